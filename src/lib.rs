@@ -1,0 +1,36 @@
+//! Send webhooks the way the best platforms do.
+//!
+//! hookshot signs with the [Standard Webhooks] scheme (`webhook-id`,
+//! `webhook-timestamp`, `webhook-signature`; `whsec_` secrets; `v1,`
+//! HMAC-SHA256), so receivers that already verify Svix-style webhooks verify
+//! hookshot's unchanged.
+//!
+//! Built with `default-features = false`, the crate is only the signing and
+//! verification part a receiver needs: [`SigningSecret`] and [`Verifier`].
+//!
+//! ```
+//! use hookshot::{SigningSecret, Verifier};
+//!
+//! let secret = SigningSecret::generate()?;
+//! let body = br#"{"type":"invoice.paid"}"#;
+//! let signature = secret.sign("msg_1", 1_700_000_000, body);
+//!
+//! let verifier = Verifier::new(secret);
+//! verifier.verify_parts_at("msg_1", "1700000000", &signature, body, 1_700_000_010)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [Standard Webhooks]: https://www.standardwebhooks.com/
+
+mod error;
+mod secret;
+pub mod signature;
+mod verify;
+
+pub use error::{BoxError, Error};
+pub use secret::{GENERATED_KEY_LEN, MAX_KEY_LEN, MIN_KEY_LEN, SECRET_PREFIX, SigningSecret};
+pub use verify::{DEFAULT_TOLERANCE, VerifyError, Verifier};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
