@@ -22,12 +22,29 @@
 //!
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
+#[cfg(feature = "registry")]
+pub mod clock;
 mod error;
+#[cfg(feature = "registry")]
+mod id;
+#[cfg(feature = "registry")]
+pub mod model;
 mod secret;
 pub mod signature;
+#[cfg(feature = "registry")]
+pub mod store;
 mod verify;
+#[cfg(feature = "registry")]
+mod webhooks;
 
 pub use error::{BoxError, Error};
+#[cfg(feature = "registry")]
+pub use id::{DeliveryId, EndpointId, EventId};
+#[cfg(feature = "registry")]
+pub use webhooks::{
+    Config, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE, Webhooks,
+    WebhooksBuilder,
+};
 pub use secret::{GENERATED_KEY_LEN, MAX_KEY_LEN, MIN_KEY_LEN, SECRET_PREFIX, SigningSecret};
 pub use verify::{DEFAULT_TOLERANCE, VerifyError, Verifier};
 

@@ -117,8 +117,8 @@ impl SigningSecret {
     }
 
     /// The keyed HMAC state, for the verifier.
-    pub(crate) fn keyed_mac(&self) -> &KeyedMac {
-        &self.mac
+    pub(crate) fn into_keyed_mac(self) -> KeyedMac {
+        self.mac
     }
 }
 
@@ -144,6 +144,15 @@ impl FromStr for SigningSecret {
 impl fmt::Debug for SigningSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SigningSecret(<redacted>)")
+    }
+}
+
+/// Reads a secret from its `whsec_…` text, so request bodies can carry one.
+#[cfg(feature = "registry")]
+impl<'de> serde::Deserialize<'de> for SigningSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -91,7 +91,7 @@ impl Verifier {
     /// A verifier for one secret, with the default tolerance of five minutes.
     pub fn new(secret: SigningSecret) -> Self {
         Self {
-            macs: vec![secret.keyed_mac().clone()],
+            macs: vec![secret.into_keyed_mac()],
             tolerance_secs: DEFAULT_TOLERANCE.as_secs(),
         }
     }
@@ -104,7 +104,7 @@ impl Verifier {
     pub fn with_secrets(secrets: impl IntoIterator<Item = SigningSecret>) -> Result<Self, Error> {
         let macs: Vec<KeyedMac> = secrets
             .into_iter()
-            .map(|secret| secret.keyed_mac().clone())
+            .map(SigningSecret::into_keyed_mac)
             .collect();
         if macs.is_empty() {
             return Err(Error::invalid(
@@ -184,7 +184,7 @@ impl Verifier {
         if msg_id.is_empty() {
             return Err(VerifyError::MissingHeader(WEBHOOK_ID));
         }
-        if signatures.is_empty() {
+        if signatures.trim_matches(' ').is_empty() {
             return Err(VerifyError::MissingHeader(WEBHOOK_SIGNATURE));
         }
         self.check_timestamp(parse_timestamp(timestamp)?, now_unix_secs)?;

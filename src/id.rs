@@ -1,0 +1,209 @@
+//! Prefixed, time-ordered, URL-safe identifiers: `ep_…`, `msg_…`, `dlv_…`.
+//!
+//! After the prefix come 26 characters of lowercase Crockford base32: 48 bits
+//! of milliseconds since the epoch, then 80 bits that are random for the first
+//! id of a millisecond and counted up after it. Ids therefore sort by creation
+//! time, so newest-first listing and cursors follow from the id alone.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::clock::Timestamp;
+use crate::error::Error;
+
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+/// Characters after the prefix.
+const BODY_LEN: usize = 26;
+const RANDOM_BITS: u32 = 80;
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $resource:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix every id of this kind starts with.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            // Event and delivery ids are made by the dispatcher, still to come.
+            #[allow(dead_code)]
+            pub(crate) fn generate(ids: &IdGenerator, now: Timestamp) -> Self {
+                Self(ids.next($prefix, now))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+
+            fn from_str(text: &str) -> Result<Self, Error> {
+                validate(text, $prefix, $resource).map(|()| Self(text.to_owned()))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// Identifies an endpoint: `ep_` and 26 base32 characters.
+    EndpointId,
+    "ep_",
+    "endpoint_id"
+);
+prefixed_id!(
+    /// Identifies an event (a message sent once, delivered to many endpoints):
+    /// `msg_` and 26 base32 characters. It is the `webhook-id` receivers
+    /// de-duplicate on.
+    EventId,
+    "msg_",
+    "event_id"
+);
+prefixed_id!(
+    /// Identifies one delivery of an event to one endpoint: `dlv_` and 26
+    /// base32 characters.
+    DeliveryId,
+    "dlv_",
+    "delivery_id"
+);
+
+fn validate(text: &str, prefix: &str, field: &'static str) -> Result<(), Error> {
+    let body = text.strip_prefix(prefix).ok_or_else(|| {
+        Error::invalid(field, format!("{text:?} does not start with {prefix:?}"))
+    })?;
+    let well_formed = body.len() == BODY_LEN
+        && body.bytes().all(|b| ALPHABET.contains(&b))
+        // 26 base32 characters hold 130 bits; the top two must be clear.
+        && body.as_bytes()[0] <= b'7';
+    if well_formed {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("{text:?} is not {prefix} followed by 26 lowercase base32 characters"),
+        ))
+    }
+}
+
+/// Makes ids that sort in the order they were made within this process.
+#[derive(Debug, Default)]
+pub(crate) struct IdGenerator {
+    last: Mutex<u128>,
+}
+
+impl IdGenerator {
+    pub(crate) fn next(&self, prefix: &str, now: Timestamp) -> String {
+        let millis = u128::from(now.unix_millis().clamp(0, (1 << 48) - 1).unsigned_abs());
+        let value = {
+            // A poisoned lock only means another thread panicked mid-update of
+            // a plain integer, which is still usable.
+            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            let value = if millis <= *last >> RANDOM_BITS {
+                // Same (or an earlier) millisecond: count up from the last id
+                // so ids stay ordered even on a clock that stands still.
+                *last + 1
+            } else {
+                (millis << RANDOM_BITS) | random_bits()
+            };
+            *last = value;
+            value
+        };
+        encode(prefix, value)
+    }
+}
+
+fn random_bits() -> u128 {
+    let mut bytes = [0u8; 16];
+    // Should the OS generator fail, the time bits and the per-process counter
+    // still make ids unique within this process.
+    let _ = getrandom::fill(&mut bytes);
+    // Keep the top bit clear so counting up within a millisecond has room.
+    u128::from_be_bytes(bytes) & ((1 << (RANDOM_BITS - 1)) - 1)
+}
+
+fn encode(prefix: &str, value: u128) -> String {
+    let mut text = String::with_capacity(prefix.len() + BODY_LEN);
+    text.push_str(prefix);
+    for i in (0..BODY_LEN).rev() {
+        let index = (value >> (i * 5)) & 31;
+        text.push(char::from(ALPHABET[index as usize]));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_by_time_and_by_creation_within_a_millisecond() {
+        let ids = IdGenerator::default();
+        let t = Timestamp::from_unix_millis(1_700_000_000_000);
+        let a = EndpointId::generate(&ids, t);
+        let b = EndpointId::generate(&ids, t);
+        let c = EndpointId::generate(&ids, t.saturating_add(std::time::Duration::from_millis(1)));
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert_eq!(a.as_str().len(), 3 + BODY_LEN);
+        assert_eq!(a.as_str().parse::<EndpointId>().unwrap(), a);
+    }
+
+    #[test]
+    fn parsing_checks_prefix_alphabet_and_length() {
+        let ids = IdGenerator::default();
+        let good = EventId::generate(&ids, Timestamp::from_unix_millis(5)).to_string();
+        assert!(good.parse::<EventId>().is_ok());
+        assert!(good.parse::<EndpointId>().is_err());
+        for bad in [
+            "msg_",
+            "msg_0000000000000000000000000",
+            "msg_000000000000000000000000I",
+            "msg_8zzzzzzzzzzzzzzzzzzzzzzzzz",
+            "MSG_00000000000000000000000000",
+        ] {
+            assert!(bad.parse::<EventId>().is_err(), "{bad}");
+        }
+    }
+}

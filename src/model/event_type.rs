@@ -1,0 +1,110 @@
+use serde::{Deserialize, Serialize};
+
+use super::validate_event_type_name;
+use crate::error::Error;
+
+/// An entry of the event-type catalog: a kind of event the application
+/// sends and endpoints subscribe to.
+///
+/// ```
+/// use hookshot::model::EventType;
+///
+/// let paid = EventType::new("invoice.paid")?
+///     .title("Invoice paid")
+///     .description("An invoice was paid in full.")
+///     .example(serde_json::json!({"invoice": "in_1", "amount": 4200}));
+/// assert_eq!(paid.group, "invoice");
+/// # Ok::<(), hookshot::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventType {
+    /// Dot-separated segments of `[A-Za-z0-9_-]`, such as `invoice.paid`.
+    pub name: String,
+    /// The group it is listed under; the first segment of the name unless
+    /// set otherwise. An endpoint subscribes to a whole group of names with
+    /// `prefix.*`.
+    pub group: String,
+    /// A human-readable name.
+    pub title: String,
+    /// What triggers the event.
+    pub description: String,
+    /// An example of the `data` the event carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<serde_json::Value>,
+    /// Still sent, but on its way out: new subscribers should not use it.
+    #[serde(default)]
+    pub deprecated: bool,
+}
+
+impl EventType {
+    /// An event type named `name`, grouped under its first segment.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming `event_type` if the name is malformed.
+    pub fn new(name: impl Into<String>) -> Result<Self, Error> {
+        let name = name.into();
+        validate_event_type_name(&name, "event_type")?;
+        let group = name.split('.').next().unwrap_or_default().to_owned();
+        Ok(Self {
+            title: name.clone(),
+            name,
+            group,
+            description: String::new(),
+            example: None,
+            deprecated: false,
+        })
+    }
+
+    /// Sets the group.
+    #[must_use]
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = group.into();
+        self
+    }
+
+    /// Sets the title.
+    #[must_use]
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = title.into();
+        self
+    }
+
+    /// Sets the description.
+    #[must_use]
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Sets the example payload.
+    #[must_use]
+    pub fn example(mut self, example: serde_json::Value) -> Self {
+        self.example = Some(example);
+        self
+    }
+
+    /// Marks the event type deprecated.
+    #[must_use]
+    pub fn deprecated(mut self, deprecated: bool) -> Self {
+        self.deprecated = deprecated;
+        self
+    }
+
+    /// Checks a catalog entry that may have been built field by field.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        validate_event_type_name(&self.name, "event_type")?;
+        if self.group.is_empty() || self.group.len() > 128 {
+            return Err(Error::invalid(
+                "event_type.group",
+                format!("the group of {} must be 1 to 128 characters", self.name),
+            ));
+        }
+        if self.title.len() > 256 || self.description.len() > 4096 {
+            return Err(Error::invalid(
+                "event_type",
+                format!("the title (256) or description (4096 bytes) of {} is too long", self.name),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,18 @@
+//! The data hookshot manages: tenants, endpoints, the event-type catalog and
+//! the pages they are listed in.
+
+mod endpoint;
+mod event_type;
+mod page;
+mod tenant;
+pub(crate) mod validate;
+
+pub use endpoint::{
+    CreatedEndpoint, Endpoint, EndpointFilter, EndpointSecrets, EndpointStatus, NewEndpoint,
+    RetiredSecret, StatusFilter, StoredEndpoint, UpdateEndpoint,
+};
+pub use event_type::EventType;
+pub use page::{Cursor, Direction, Page, PageRequest};
+pub use tenant::TenantId;
+
+pub(crate) use endpoint::{EndpointLimits, pattern_matches, validate_event_type_name};

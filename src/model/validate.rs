@@ -1,0 +1,257 @@
+//! Checks on what applications submit, shared by create and update so both
+//! refuse the same things with the same words.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::{EndpointLimits as Limits, EventType, pattern_matches, validate_event_type_name};
+use crate::error::Error;
+
+/// Header names hookshot sets itself or that would break the request.
+const RESERVED_HEADERS: &[&str] = &[
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "expect",
+    "host",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "user-agent",
+];
+/// Header name prefixes reserved for signatures and proxies.
+const RESERVED_PREFIXES: &[&str] = &["webhook-", "svix-", "proxy-"];
+
+/// Checks a destination URL and returns it in normal form.
+pub(crate) fn url(text: &str, allow_http: bool) -> Result<String, Error> {
+    let invalid = |reason: String| Error::invalid("url", reason);
+    if text.len() > Limits::URL {
+        return Err(invalid(format!("longer than {} bytes", Limits::URL)));
+    }
+    let parsed = url::Url::parse(text).map_err(|e| invalid(format!("{text:?} is not a URL: {e}")))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => {
+            return Err(invalid(
+                "must use https (plain http is only accepted where the operator allows it)".into(),
+            ));
+        }
+        other => return Err(invalid(format!("scheme {other:?} is not https"))),
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("has no host".into()));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid("must not carry a user name or password".into()));
+    }
+    if parsed.fragment().is_some() {
+        return Err(invalid("must not have a #fragment".into()));
+    }
+    Ok(parsed.into())
+}
+
+/// Checks a free-text field against its length cap.
+pub(crate) fn text(field: &'static str, value: &str, max: usize) -> Result<(), Error> {
+    if value.len() > max {
+        return Err(Error::invalid(field, format!("longer than {max} bytes")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+/// Checks a subscription list against the catalog and returns it as a set.
+///
+/// Every unknown name is reported at once, so a user fixes them in one go.
+pub(crate) fn event_filter(
+    patterns: Vec<String>,
+    catalog: &[EventType],
+) -> Result<BTreeSet<String>, Error> {
+    const FIELD: &str = "event_types";
+    if patterns.is_empty() {
+        return Err(Error::invalid(
+            FIELD,
+            "names no event type; leave it out to receive every event type",
+        ));
+    }
+    if patterns.len() > Limits::EVENT_TYPES {
+        return Err(Error::invalid(
+            FIELD,
+            format!("more than {} entries", Limits::EVENT_TYPES),
+        ));
+    }
+    for pattern in &patterns {
+        validate_event_type_name(pattern.strip_suffix(".*").unwrap_or(pattern), FIELD)?;
+    }
+    let unknown: Vec<&str> = patterns
+        .iter()
+        .filter(|p| !catalog.iter().any(|t| pattern_matches(p, &t.name)))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::invalid(
+            FIELD,
+            format!("not in the event-type catalog: {}", unknown.join(", ")),
+        ));
+    }
+    Ok(patterns.into_iter().collect())
+}
+
+/// Checks an attempt timeout.
+pub(crate) fn timeout(timeout: Duration) -> Result<Duration, Error> {
+    if (Limits::MIN_TIMEOUT..=Limits::MAX_TIMEOUT).contains(&timeout) && timeout.subsec_nanos() == 0
+    {
+        Ok(timeout)
+    } else {
+        Err(Error::invalid(
+            "timeout_secs",
+            format!(
+                "{timeout:?} is not a whole number of seconds from {} to {}",
+                Limits::MIN_TIMEOUT.as_secs(),
+                Limits::MAX_TIMEOUT.as_secs()
+            ),
+        ))
+    }
+}
+
+/// Checks custom headers and returns them with lowercase names.
+pub(crate) fn headers(
+    headers: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, Error> {
+    if headers.len() > Limits::HEADERS {
+        return Err(Error::invalid(
+            "headers",
+            format!("more than {} headers", Limits::HEADERS),
+        ));
+    }
+    let mut checked = BTreeMap::new();
+    for (name, value) in headers {
+        let field = || format!("headers.{name}");
+        let parsed = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::invalid(field(), "is not a valid header name"))?;
+        let lower = parsed.as_str();
+        if RESERVED_HEADERS.contains(&lower) || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
+        {
+            return Err(Error::invalid(field(), "is reserved: hookshot sets it"));
+        }
+        if value.len() > Limits::HEADER_VALUE {
+            return Err(Error::invalid(
+                field(),
+                format!("value longer than {} bytes", Limits::HEADER_VALUE),
+            ));
+        }
+        if http::HeaderValue::from_str(&value).is_err() {
+            return Err(Error::invalid(field(), "value is not visible ASCII"));
+        }
+        if checked.insert(lower.to_owned(), value).is_some() {
+            return Err(Error::invalid(field(), "is given twice (names ignore case)"));
+        }
+    }
+    Ok(checked)
+}
+
+/// Checks the application's metadata map.
+pub(crate) fn metadata(metadata: &BTreeMap<String, String>) -> Result<(), Error> {
+    if metadata.len() > Limits::METADATA {
+        return Err(Error::invalid(
+            "metadata",
+            format!("more than {} entries", Limits::METADATA),
+        ));
+    }
+    for (key, value) in metadata {
+        if key.is_empty() || key.len() > Limits::METADATA_KEY {
+            return Err(Error::invalid(
+                "metadata",
+                format!("key {key:?} is not 1 to {} bytes", Limits::METADATA_KEY),
+            ));
+        }
+        if value.len() > Limits::METADATA_VALUE {
+            return Err(Error::invalid(
+                format!("metadata.{key}"),
+                format!("longer than {} bytes", Limits::METADATA_VALUE),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an idempotency key: 1 to 255 printable ASCII characters.
+pub(crate) fn idempotency_key(key: &str) -> Result<(), Error> {
+    if (1..=255).contains(&key.len()) && key.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "idempotency_key",
+            "must be 1 to 255 printable ASCII characters",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(url("https://example.com", false).unwrap(), "https://example.com/");
+        assert!(url("http://example.com/", true).is_ok());
+        for (bad, why) in [
+            ("http://example.com/", "https"),
+            ("ftp://example.com/", "scheme"),
+            ("https://user:pw@example.com/", "user name"),
+            ("https://example.com/#top", "fragment"),
+            ("not a url", "not a URL"),
+        ] {
+            let err = url(bad, false).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn event_filters_report_every_unknown_name() {
+        let catalog = [
+            EventType::new("invoice.paid").unwrap(),
+            EventType::new("invoice.created").unwrap(),
+        ];
+        let ok = event_filter(vec!["invoice.*".into(), "invoice.paid".into()], &catalog);
+        assert_eq!(ok.unwrap().len(), 2);
+        let err = event_filter(
+            vec!["invoice.paid".into(), "user.created".into(), "refund.*".into()],
+            &catalog,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("user.created") && err.contains("refund.*"), "{err}");
+        assert!(event_filter(vec![], &catalog).is_err());
+        assert!(event_filter(vec!["invoice..paid".into()], &catalog).is_err());
+        assert!(event_filter(vec!["invoice*".into()], &catalog).is_err());
+    }
+
+    #[test]
+    fn headers_refuse_reserved_and_duplicate_names() {
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            headers(map(&[("X-Trace", "1")])).unwrap(),
+            map(&[("x-trace", "1")])
+        );
+        for bad in [
+            map(&[("Content-Type", "x")]),
+            map(&[("webhook-id", "x")]),
+            map(&[("bad name", "x")]),
+            map(&[("x-a", "line\nbreak")]),
+            map(&[("X-A", "1"), ("x-a", "2")]),
+        ] {
+            assert!(headers(bad.clone()).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! The facade an application holds: every management operation, validated,
+//! over any [`Store`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::error::Error;
+use crate::id::{EndpointId, IdGenerator};
+use crate::model::validate;
+use crate::model::{
+    CreatedEndpoint, Endpoint, EndpointFilter, EndpointLimits, EndpointSecrets, EndpointStatus,
+    EventType, NewEndpoint, Page, PageRequest, StoredEndpoint, TenantId, UpdateEndpoint,
+};
+use crate::secret::SigningSecret;
+use crate::store::{IdempotencyRecord, Inserted, MemoryStore, Store};
+
+/// How long an idempotency key is remembered by default.
+pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How long a rotated-out secret keeps signing by default.
+pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// The longest rotation grace period allowed.
+pub const MAX_ROTATION_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+const CREATE_ENDPOINT_SCOPE: &str = "endpoint.create";
+
+/// Settings of a [`Webhooks`] instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Accept `http://` endpoint URLs (for local development); `https://`
+    /// only when false, the default.
+    pub allow_http: bool,
+    /// How long an idempotency key is remembered.
+    pub idempotency_window: Duration,
+    /// How long a secret replaced by [`Webhooks::rotate_secret`] keeps signing.
+    pub rotation_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            allow_http: false,
+            idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
+            rotation_grace: DEFAULT_ROTATION_GRACE,
+        }
+    }
+}
+
+/// Builds a [`Webhooks`]; see [`Webhooks::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct WebhooksBuilder {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: Config,
+    event_types: Vec<EventType>,
+}
+
+impl WebhooksBuilder {
+    /// Uses `clock` instead of the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Accepts `http://` endpoint URLs, for local development.
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.config.allow_http = allow;
+        self
+    }
+
+    /// How long idempotency keys are remembered (24 h by default).
+    pub fn idempotency_window(mut self, window: Duration) -> Self {
+        self.config.idempotency_window = window;
+        self
+    }
+
+    /// How long rotated-out secrets keep signing (24 h by default, at most
+    /// 7 days).
+    pub fn rotation_grace(mut self, grace: Duration) -> Self {
+        self.config.rotation_grace = grace;
+        self
+    }
+
+    /// Declares an event type in the catalog.
+    pub fn event_type(mut self, event_type: EventType) -> Self {
+        self.event_types.push(event_type);
+        self
+    }
+
+    /// Declares several event types in the catalog.
+    pub fn event_types(mut self, event_types: impl IntoIterator<Item = EventType>) -> Self {
+        self.event_types.extend(event_types);
+        self
+    }
+
+    /// Checks the settings and stores the declared catalog.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a rotation grace over 7 days, a zero
+    /// idempotency window or a malformed event type; [`Error::Backend`] if the
+    /// catalog cannot be stored.
+    pub async fn build(self) -> Result<Webhooks, Error> {
+        check_grace(self.config.rotation_grace)?;
+        if self.config.idempotency_window.is_zero() {
+            return Err(Error::invalid(
+                "idempotency_window",
+                "must be longer than zero",
+            ));
+        }
+        let webhooks = Webhooks {
+            store: self.store,
+            clock: self.clock,
+            ids: IdGenerator::default(),
+            config: self.config,
+        };
+        if !self.event_types.is_empty() {
+            webhooks.declare_event_types(self.event_types).await?;
+        }
+        Ok(webhooks)
+    }
+}
+
+fn check_grace(grace: Duration) -> Result<(), Error> {
+    if grace > MAX_ROTATION_GRACE {
+        return Err(Error::invalid(
+            "rotation_grace",
+            format!("{grace:?} is longer than the 7 days allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// Manages endpoints and the event-type catalog for every tenant.
+///
+/// ```
+/// use hookshot::Webhooks;
+/// use hookshot::model::{EventType, NewEndpoint, TenantId};
+///
+/// # tokio_test_block_on(async {
+/// let webhooks = Webhooks::in_memory()
+///     .event_type(EventType::new("invoice.paid")?)
+///     .build()
+///     .await?;
+/// let tenant = TenantId::new("acme")?;
+/// let created = webhooks
+///     .create_endpoint(&tenant, NewEndpoint::new("https://acme.example/hooks").event_types(["invoice.paid"]), None)
+///     .await?;
+/// // Show created.signing_secret.expose() to the customer once.
+/// let endpoint = webhooks.endpoint(&tenant, &created.endpoint.id).await?;
+/// assert!(endpoint.has_signing_secret);
+/// # Ok::<(), hookshot::Error>(())
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Webhooks {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    ids: IdGenerator,
+    config: Config,
+}
+
+impl Webhooks {
+    /// Starts building an instance over `store`.
+    pub fn builder(store: Arc<dyn Store>) -> WebhooksBuilder {
+        WebhooksBuilder {
+            store,
+            clock: Arc::new(SystemClock),
+            config: Config::default(),
+            event_types: Vec::new(),
+        }
+    }
+
+    /// Starts building an instance over a new [`MemoryStore`].
+    pub fn in_memory() -> WebhooksBuilder {
+        Self::builder(Arc::new(MemoryStore::new()))
+    }
+
+    /// The store behind this instance.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock this instance reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Creates an endpoint and returns it with its signing secret, the only
+    /// time the secret is shown apart from rotation.
+    ///
+    /// With an `idempotency_key`, a retry of the same request within the
+    /// idempotency window returns the first answer unchanged (same id, same
+    /// secret) and creates nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the field at fault (URL, lengths, event
+    /// types not in the catalog, timeout, headers, metadata, key);
+    /// [`Error::Conflict`] if the key was used for a different request.
+    pub async fn create_endpoint(
+        &self,
+        tenant: &TenantId,
+        new: NewEndpoint,
+        idempotency_key: Option<&str>,
+    ) -> Result<CreatedEndpoint, Error> {
+        if let Some(key) = idempotency_key {
+            validate::idempotency_key(key)?;
+        }
+        let fingerprint = fingerprint(&new)?;
+        let now = self.clock.now();
+        let secret = match new.secret.clone() {
+            Some(secret) => secret,
+            None => SigningSecret::generate()?,
+        };
+        let endpoint = self.validated_endpoint(tenant, new, now).await?;
+        let created = CreatedEndpoint {
+            endpoint,
+            signing_secret: secret.clone(),
+        };
+        let record = idempotency_key
+            .map(|key| -> Result<IdempotencyRecord, Error> {
+                Ok(IdempotencyRecord {
+                    tenant: tenant.clone(),
+                    scope: CREATE_ENDPOINT_SCOPE.to_owned(),
+                    key: key.to_owned(),
+                    fingerprint: fingerprint.clone(),
+                    response: serde_json::to_string(&created).map_err(internal)?,
+                    created_at: now,
+                    expires_at: now.saturating_add(self.config.idempotency_window),
+                })
+            })
+            .transpose()?;
+        let stored = StoredEndpoint {
+            endpoint: created.endpoint.clone(),
+            secrets: EndpointSecrets::new(secret),
+            deleted_at: None,
+        };
+        match self.store.insert_endpoint(stored, record).await? {
+            Inserted::Created => Ok(created),
+            Inserted::Existing(first) if first.fingerprint == fingerprint => {
+                serde_json::from_str(&first.response).map_err(internal)
+            }
+            Inserted::Existing(_) => Err(Error::Conflict(
+                "the idempotency key was already used for a different request".into(),
+            )),
+        }
+    }
+
+    async fn validated_endpoint(
+        &self,
+        tenant: &TenantId,
+        new: NewEndpoint,
+        now: Timestamp,
+    ) -> Result<Endpoint, Error> {
+        let url = validate::url(&new.url, self.config.allow_http)?;
+        validate::text("name", &new.name, EndpointLimits::NAME)?;
+        validate::text("description", &new.description, EndpointLimits::DESCRIPTION)?;
+        let event_types = match new.event_types {
+            Some(patterns) => Some(self.validated_filter(patterns).await?),
+            None => None,
+        };
+        let timeout = new
+            .timeout
+            .map(validate::timeout)
+            .transpose()?
+            .unwrap_or(EndpointLimits::DEFAULT_TIMEOUT);
+        let headers = validate::headers(new.headers)?;
+        validate::metadata(&new.metadata)?;
+        let status = if new.disabled {
+            EndpointStatus::Disabled {
+                reason: "created disabled".into(),
+                since: now,
+            }
+        } else {
+            EndpointStatus::Active
+        };
+        Ok(Endpoint {
+            id: EndpointId::generate(&self.ids, now),
+            tenant: tenant.clone(),
+            name: new.name,
+            description: new.description,
+            url,
+            event_types,
+            status,
+            timeout,
+            headers,
+            metadata: new.metadata,
+            has_signing_secret: true,
+            created_at: now,
+            updated_at: now,
+            last_triggered_at: None,
+        })
+    }
+
+    async fn validated_filter(
+        &self,
+        patterns: Vec<String>,
+    ) -> Result<std::collections::BTreeSet<String>, Error> {
+        let catalog = self.store.event_types().await?;
+        validate::event_filter(patterns, &catalog)
+    }
+
+    /// The endpoint `id` of `tenant`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if it does not exist, was deleted, or belongs to
+    /// another tenant.
+    pub async fn endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Endpoint, Error> {
+        self.store
+            .endpoint(tenant, id)
+            .await?
+            .map(|stored| stored.endpoint)
+            .ok_or_else(|| Error::not_found("endpoint", id.as_str()))
+    }
+
+    /// A page of `tenant`'s endpoints, newest first.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a limit outside 1 to 250.
+    pub async fn list_endpoints(
+        &self,
+        tenant: &TenantId,
+        filter: &EndpointFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Endpoint>, Error> {
+        page.validate()?;
+        let rows = self.store.list_endpoints(tenant, filter, page).await?;
+        Ok(Page::from_rows(page, rows, |s| s.endpoint.id.as_str()).map(|s| s.endpoint))
+    }
+
+    /// Changes the fields `update` supplies; `updated_at` advances.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] as for [`Webhooks::endpoint`];
+    /// [`Error::InvalidInput`] as for [`Webhooks::create_endpoint`], with
+    /// nothing changed.
+    pub async fn update_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        update: UpdateEndpoint,
+    ) -> Result<Endpoint, Error> {
+        let url = update
+            .url
+            .map(|url| validate::url(&url, self.config.allow_http))
+            .transpose()?;
+        if let Some(name) = &update.name {
+            validate::text("name", name, EndpointLimits::NAME)?;
+        }
+        if let Some(description) = &update.description {
+            validate::text("description", description, EndpointLimits::DESCRIPTION)?;
+        }
+        let event_types = match update.event_types {
+            Some(Some(patterns)) => Some(Some(self.validated_filter(patterns).await?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let timeout = update.timeout.map(validate::timeout).transpose()?;
+        let headers = update.headers.map(validate::headers).transpose()?;
+        if let Some(metadata) = &update.metadata {
+            validate::metadata(metadata)?;
+        }
+        let now = self.clock.now();
+        let change = move |stored: &mut StoredEndpoint| {
+            let endpoint = &mut stored.endpoint;
+            set(&mut endpoint.url, &url);
+            set(&mut endpoint.name, &update.name);
+            set(&mut endpoint.description, &update.description);
+            set(&mut endpoint.event_types, &event_types);
+            set(&mut endpoint.timeout, &timeout);
+            set(&mut endpoint.headers, &headers);
+            set(&mut endpoint.metadata, &update.metadata);
+            match (update.enabled, endpoint.is_active()) {
+                (Some(true), false) => endpoint.status = EndpointStatus::Active,
+                (Some(false), true) => {
+                    endpoint.status = EndpointStatus::Disabled {
+                        reason: "disabled by the application".into(),
+                        since: now,
+                    };
+                }
+                _ => {}
+            }
+            endpoint.updated_at = now;
+            Ok(())
+        };
+        let stored = self.store.update_endpoint(tenant, id, &change).await?;
+        Ok(stored.endpoint)
+    }
+
+    /// Deletes the endpoint: it disappears from reads and receives nothing
+    /// more, while its delivery history stays queryable.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] as for [`Webhooks::endpoint`] (so deleting twice
+    /// is an error the second time).
+    pub async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<(), Error> {
+        let now = self.clock.now();
+        let change = move |stored: &mut StoredEndpoint| {
+            stored.deleted_at = Some(now);
+            stored.endpoint.updated_at = now;
+            Ok(())
+        };
+        self.store.update_endpoint(tenant, id, &change).await?;
+        Ok(())
+    }
+
+    /// Replaces the endpoint's signing secret and returns the new one, shown
+    /// this once. The old secret keeps signing alongside it for the
+    /// configured grace period, so receivers can switch without downtime.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] as for [`Webhooks::endpoint`].
+    pub async fn rotate_secret(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> Result<SigningSecret, Error> {
+        self.rotate_secret_with_grace(tenant, id, self.config.rotation_grace)
+            .await
+    }
+
+    /// [`Webhooks::rotate_secret`] with its own grace period, from zero (the
+    /// old secret stops at once) to 7 days.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a grace over 7 days; [`Error::NotFound`]
+    /// as for [`Webhooks::endpoint`].
+    pub async fn rotate_secret_with_grace(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        grace: Duration,
+    ) -> Result<SigningSecret, Error> {
+        check_grace(grace)?;
+        let secret = SigningSecret::generate()?;
+        let now = self.clock.now();
+        let new = secret.clone();
+        let change = move |stored: &mut StoredEndpoint| {
+            stored.secrets.rotate(new.clone(), grace, now);
+            stored.endpoint.has_signing_secret = true;
+            stored.endpoint.updated_at = now;
+            Ok(())
+        };
+        self.store.update_endpoint(tenant, id, &change).await?;
+        Ok(secret)
+    }
+
+    /// The secrets that sign a delivery to the endpoint now: the current one
+    /// first, then those still in their rotation grace period.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] as for [`Webhooks::endpoint`].
+    pub async fn signing_secrets(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> Result<Vec<SigningSecret>, Error> {
+        let stored = self
+            .store
+            .endpoint(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("endpoint", id.as_str()))?;
+        Ok(stored.secrets.signing_at(self.clock.now()).cloned().collect())
+    }
+
+    /// Adds event types to the catalog, replacing any with the same name.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a malformed entry, with nothing stored.
+    pub async fn declare_event_types(
+        &self,
+        event_types: impl IntoIterator<Item = EventType>,
+    ) -> Result<(), Error> {
+        let event_types: Vec<EventType> = event_types.into_iter().collect();
+        for event_type in &event_types {
+            event_type.validate()?;
+        }
+        self.store.upsert_event_types(&event_types).await
+    }
+
+    /// The catalog by name, or one group of it.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the store fails.
+    pub async fn event_types(&self, group: Option<&str>) -> Result<Vec<EventType>, Error> {
+        let mut types = self.store.event_types().await?;
+        if let Some(group) = group {
+            types.retain(|t| t.group == group);
+        }
+        Ok(types)
+    }
+}
+
+/// Overwrites `field` when an update supplies a value.
+fn set<T: Clone>(field: &mut T, value: &Option<T>) {
+    if let Some(value) = value {
+        field.clone_from(value);
+    }
+}
+
+/// A serialised answer that cannot be written or read back is a fault of the
+/// store's contents, not of the caller.
+fn internal(e: serde_json::Error) -> Error {
+    Error::backend("stored idempotent response is unreadable", false, e)
+}
+
+/// A digest of everything in the request, the secret included (hashed), so
+/// that any difference makes a different fingerprint.
+fn fingerprint(new: &NewEndpoint) -> Result<String, Error> {
+    #[derive(Serialize)]
+    struct View<'a> {
+        url: &'a str,
+        name: &'a str,
+        description: &'a str,
+        event_types: Option<std::collections::BTreeSet<&'a str>>,
+        timeout_ms: Option<u128>,
+        headers: &'a std::collections::BTreeMap<String, String>,
+        metadata: &'a std::collections::BTreeMap<String, String>,
+        disabled: bool,
+        secret: Option<String>,
+    }
+    let view = View {
+        url: &new.url,
+        name: &new.name,
+        description: &new.description,
+        event_types: new
+            .event_types
+            .as_ref()
+            .map(|types| types.iter().map(String::as_str).collect()),
+        timeout_ms: new.timeout.map(|t| t.as_millis()),
+        headers: &new.headers,
+        metadata: &new.metadata,
+        disabled: new.disabled,
+        secret: new.secret.as_ref().map(|s| hex_digest(s.as_bytes())),
+    };
+    let json = serde_json::to_vec(&view).map_err(internal)?;
+    Ok(hex_digest(&json))
+}
+
+fn hex_digest(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(bytes))
+}
