@@ -1,5 +1,9 @@
-//! hookshot's main example: signs a few webhooks, posts them to a local
-//! receiver, and checks that the receiver verified every one.
+//! hookshot's main example: declares an event catalog, registers an endpoint
+//! for a local receiver, signs a few events with the endpoint's secrets,
+//! posts them, and checks that the receiver verified every one.
+//!
+//! The dispatcher (retries, delivery history) is not in the crate yet; until
+//! it is, this example posts the signed requests itself.
 //!
 //! ```sh
 //! cargo run --example quickstart
@@ -17,7 +21,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use hookshot::{SigningSecret, Verifier, signature};
+use hookshot::model::{EventType, NewEndpoint, TenantId};
+use hookshot::{Verifier, Webhooks, signature};
 
 /// What the receiver saw: each webhook-id with whether it verified.
 type Seen = Arc<Mutex<Vec<(String, Result<(), String>)>>>;
@@ -54,19 +59,41 @@ async fn receive(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secret = SigningSecret::generate()?;
+    let webhooks = Webhooks::in_memory()
+        // The receiver is on loopback over plain http: a development setup.
+        .allow_http(true)
+        .event_types([
+            EventType::new("invoice.created")?.title("Invoice created"),
+            EventType::new("invoice.paid")?.title("Invoice paid"),
+            EventType::new("customer.updated")?.title("Customer updated"),
+        ])
+        .build()
+        .await?;
+    let tenant = TenantId::new("acme")?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/webhooks", listener.local_addr()?);
+    let created = webhooks
+        .create_endpoint(
+            &tenant,
+            NewEndpoint::new(&url)
+                .name("Acme billing")
+                .event_types(["invoice.*", "customer.updated"]),
+            Some("quickstart-endpoint"),
+        )
+        .await?;
+    println!("endpoint {} -> {url}", created.endpoint.id);
+
+    // The customer stores the secret shown once at creation and verifies with it.
     let seen = Seen::default();
     let receiver = Arc::new(Receiver {
-        verifier: Verifier::new(secret.clone()),
+        verifier: Verifier::new(created.signing_secret.clone()),
         seen: seen.clone(),
     });
     let app = Router::new()
         .route("/webhooks", post(receive))
         .with_state(receiver);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/webhooks", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    println!("receiver listening on {url}");
 
     let client = reqwest::Client::new();
     let events = [
@@ -81,13 +108,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let body = format!(
             r#"{{"type":"{event_type}","timestamp":"{timestamp}","data":{data}}}"#
         );
+        let secrets = webhooks
+            .signing_secrets(&tenant, &created.endpoint.id)
+            .await?;
         let response = client
             .post(&url)
             .header(signature::WEBHOOK_ID, &id)
             .header(signature::WEBHOOK_TIMESTAMP, timestamp)
             .header(
                 signature::WEBHOOK_SIGNATURE,
-                secret.sign(&id, timestamp, body.as_bytes()),
+                signature::sign_all(&secrets, &id, timestamp, body.as_bytes()),
             )
             .header("content-type", "application/json")
             .body(body)
