@@ -29,6 +29,8 @@ mod error;
 mod id;
 #[cfg(feature = "registry")]
 pub mod model;
+#[cfg(feature = "registry")]
+pub mod retry;
 mod secret;
 pub mod signature;
 #[cfg(feature = "registry")]
@@ -40,13 +42,13 @@ mod webhooks;
 pub use error::{BoxError, Error};
 #[cfg(feature = "registry")]
 pub use id::{DeliveryId, EndpointId, EventId};
+pub use secret::{GENERATED_KEY_LEN, MAX_KEY_LEN, MIN_KEY_LEN, SECRET_PREFIX, SigningSecret};
+pub use verify::{DEFAULT_TOLERANCE, Verifier, VerifyError};
 #[cfg(feature = "registry")]
 pub use webhooks::{
     Config, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE, Webhooks,
     WebhooksBuilder,
 };
-pub use secret::{GENERATED_KEY_LEN, MAX_KEY_LEN, MIN_KEY_LEN, SECRET_PREFIX, SigningSecret};
-pub use verify::{DEFAULT_TOLERANCE, VerifyError, Verifier};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
