@@ -57,6 +57,18 @@ fn signing(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("verify", size), &payload, |b, p| {
             b.iter(|| verifier.verify_at(black_box(&headers), black_box(p), TIMESTAMP));
         });
+        let signature = secret.sign(MSG_ID, TIMESTAMP, &payload);
+        group.bench_with_input(BenchmarkId::new("verify_parts", size), &payload, |b, p| {
+            b.iter(|| {
+                verifier.verify_parts_at(
+                    black_box(MSG_ID),
+                    black_box("1700000000"),
+                    black_box(&signature),
+                    black_box(p),
+                    TIMESTAMP,
+                )
+            });
+        });
     }
     group.finish();
 }

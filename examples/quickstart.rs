@@ -105,9 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (n, (event_type, data)) in events.iter().enumerate() {
         let id = format!("msg_{n}");
         let timestamp = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs())?;
-        let body = format!(
-            r#"{{"type":"{event_type}","timestamp":"{timestamp}","data":{data}}}"#
-        );
+        let body = format!(r#"{{"type":"{event_type}","timestamp":"{timestamp}","data":{data}}}"#);
         let secrets = webhooks
             .signing_secrets(&tenant, &created.endpoint.id)
             .await?;
@@ -123,7 +121,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .body(body)
             .send()
             .await?;
-        println!("{id:<10} {event_type:<18} {:>6}", response.status().as_u16());
+        println!(
+            "{id:<10} {event_type:<18} {:>6}",
+            response.status().as_u16()
+        );
     }
 
     let seen = seen.lock().map_err(|_| "receiver state poisoned")?;
@@ -133,7 +134,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("{id}: receiver rejected it: {reason}");
         }
     }
-    println!("{verified}/{} webhooks verified by the receiver", events.len());
+    println!(
+        "{verified}/{} webhooks verified by the receiver",
+        events.len()
+    );
     if verified != events.len() {
         return Err("some webhooks were not verified".into());
     }

@@ -166,7 +166,11 @@ fn parse_rfc3339(text: &str) -> Option<Timestamp> {
             if h > 23 || m > 59 {
                 return None;
             }
-            if *sign == b'+' { h * 60 + m } else { -(h * 60 + m) }
+            if *sign == b'+' {
+                h * 60 + m
+            } else {
+                -(h * 60 + m)
+            }
         }
         _ => return None,
     };
@@ -201,7 +205,8 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        parse_rfc3339(&text).ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 date-time"))
+        parse_rfc3339(&text)
+            .ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 date-time"))
     }
 }
 
@@ -274,8 +279,14 @@ mod tests {
     #[test]
     fn parses_offsets_and_fractions() {
         let utc: Timestamp = "2024-05-01T12:30:00Z".parse().unwrap();
-        assert_eq!("2024-05-01T14:30:00+02:00".parse::<Timestamp>().unwrap(), utc);
-        assert_eq!("2024-05-01T10:00:00-02:30".parse::<Timestamp>().unwrap(), utc);
+        assert_eq!(
+            "2024-05-01T14:30:00+02:00".parse::<Timestamp>().unwrap(),
+            utc
+        );
+        assert_eq!(
+            "2024-05-01T10:00:00-02:30".parse::<Timestamp>().unwrap(),
+            utc
+        );
         let frac: Timestamp = "2024-05-01T12:30:00.123456Z".parse().unwrap();
         assert_eq!(frac.unix_millis() - utc.unix_millis(), 123);
     }

@@ -89,6 +89,12 @@ impl Error {
     /// serialization failure) are; bad input, a missing resource and a
     /// conflict stay that way however often they are retried.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Backend { transient: true, .. })
+        matches!(
+            self,
+            Self::Backend {
+                transient: true,
+                ..
+            }
+        )
     }
 }

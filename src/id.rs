@@ -111,9 +111,9 @@ prefixed_id!(
 );
 
 fn validate(text: &str, prefix: &str, field: &'static str) -> Result<(), Error> {
-    let body = text.strip_prefix(prefix).ok_or_else(|| {
-        Error::invalid(field, format!("{text:?} does not start with {prefix:?}"))
-    })?;
+    let body = text
+        .strip_prefix(prefix)
+        .ok_or_else(|| Error::invalid(field, format!("{text:?} does not start with {prefix:?}")))?;
     let well_formed = body.len() == BODY_LEN
         && body.bytes().all(|b| ALPHABET.contains(&b))
         // 26 base32 characters hold 130 bits; the top two must be clear.

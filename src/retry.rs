@@ -42,9 +42,17 @@ impl RetrySchedule {
         const MIN: u64 = 60;
         const HOUR: u64 = 3600;
         Self {
-            delays: [5, 5 * MIN, 30 * MIN, 2 * HOUR, 5 * HOUR, 10 * HOUR, 10 * HOUR]
-                .map(Duration::from_secs)
-                .to_vec(),
+            delays: [
+                5,
+                5 * MIN,
+                30 * MIN,
+                2 * HOUR,
+                5 * HOUR,
+                10 * HOUR,
+                10 * HOUR,
+            ]
+            .map(Duration::from_secs)
+            .to_vec(),
             jitter: Self::DEFAULT_JITTER,
         }
     }
@@ -60,7 +68,11 @@ impl RetrySchedule {
         if delays.len() + 1 > Self::MAX_ATTEMPTS {
             return Err(Error::invalid(
                 "retry_schedule",
-                format!("{} attempts exceed the {} allowed", delays.len() + 1, Self::MAX_ATTEMPTS),
+                format!(
+                    "{} attempts exceed the {} allowed",
+                    delays.len() + 1,
+                    Self::MAX_ATTEMPTS
+                ),
             ));
         }
         Ok(Self {
@@ -125,7 +137,10 @@ mod tests {
         let total: Duration = (1..schedule.max_attempts())
             .map(|n| schedule.delay_after(n, 0.5).unwrap())
             .sum();
-        assert_eq!(total.as_secs(), 5 + 300 + 1800 + 7200 + 18_000 + 36_000 + 36_000);
+        assert_eq!(
+            total.as_secs(),
+            5 + 300 + 1800 + 7200 + 18_000 + 36_000 + 36_000
+        );
         assert!(schedule.delay_after(0, 0.5).is_none());
     }
 

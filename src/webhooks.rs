@@ -473,7 +473,11 @@ impl Webhooks {
             .endpoint(tenant, id)
             .await?
             .ok_or_else(|| Error::not_found("endpoint", id.as_str()))?;
-        Ok(stored.secrets.signing_at(self.clock.now()).cloned().collect())
+        Ok(stored
+            .secrets
+            .signing_at(self.clock.now())
+            .cloned()
+            .collect())
     }
 
     /// Adds event types to the catalog, replacing any with the same name.

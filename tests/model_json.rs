@@ -1,5 +1,4 @@
 //! The JSON shapes an HTTP layer serves and accepts.
-#![cfg(feature = "registry")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -34,7 +33,10 @@ async fn created_endpoint_shows_the_secret_and_reads_never_do() {
         .header("X-Team", "billing");
     let created = webhooks.create_endpoint(&tenant, new, None).await.unwrap();
     let json = serde_json::to_value(&created).unwrap();
-    assert_eq!(json["signing_secret"], json!(created.signing_secret.expose()));
+    assert_eq!(
+        json["signing_secret"],
+        json!(created.signing_secret.expose())
+    );
     assert_eq!(json["status"], "active");
     assert_eq!(json["timeout_secs"], 15);
     assert_eq!(json["created_at"], "2024-05-01T12:30:00.000Z");
@@ -49,7 +51,10 @@ async fn created_endpoint_shows_the_secret_and_reads_never_do() {
         .unwrap();
     let text = serde_json::to_string(&read).unwrap();
     assert!(!text.contains("whsec_"), "{text}");
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["has_signing_secret"], true);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["has_signing_secret"],
+        true
+    );
 }
 
 #[tokio::test]
@@ -63,7 +68,11 @@ async fn disabled_status_carries_reason_and_time() {
         .unwrap();
     clock.advance(Duration::from_secs(60));
     let disabled = webhooks
-        .update_endpoint(&tenant, &created.endpoint.id, UpdateEndpoint::new().enabled(false))
+        .update_endpoint(
+            &tenant,
+            &created.endpoint.id,
+            UpdateEndpoint::new().enabled(false),
+        )
         .await
         .unwrap();
     let json = serde_json::to_value(&disabled).unwrap();
@@ -72,7 +81,10 @@ async fn disabled_status_carries_reason_and_time() {
     assert_eq!(json["disabled_at"], "2024-05-01T12:31:00.000Z");
     assert_eq!(json["updated_at"], "2024-05-01T12:31:00.000Z");
     // And it reads back into the same value.
-    assert_eq!(serde_json::from_value::<hookshot::model::Endpoint>(json).unwrap(), disabled);
+    assert_eq!(
+        serde_json::from_value::<hookshot::model::Endpoint>(json).unwrap(),
+        disabled
+    );
 }
 
 #[test]

@@ -145,7 +145,8 @@ impl StatusFilter {
     pub fn matches(self, status: &EndpointStatus) -> bool {
         matches!(
             (self, status),
-            (Self::Active, EndpointStatus::Active) | (Self::Disabled, EndpointStatus::Disabled { .. })
+            (Self::Active, EndpointStatus::Active)
+                | (Self::Disabled, EndpointStatus::Disabled { .. })
         )
     }
 }

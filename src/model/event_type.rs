@@ -102,7 +102,10 @@ impl EventType {
         if self.title.len() > 256 || self.description.len() > 4096 {
             return Err(Error::invalid(
                 "event_type",
-                format!("the title (256) or description (4096 bytes) of {} is too long", self.name),
+                format!(
+                    "the title (256) or description (4096 bytes) of {} is too long",
+                    self.name
+                ),
             ));
         }
         Ok(())

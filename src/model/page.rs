@@ -139,7 +139,9 @@ impl PageRequest {
 
     /// Which way rows are read from the anchor.
     pub fn direction(&self) -> Direction {
-        self.cursor.as_ref().map_or(Direction::Older, |c| c.direction)
+        self.cursor
+            .as_ref()
+            .map_or(Direction::Older, |c| c.direction)
     }
 
     /// The exclusive anchor id, if any.

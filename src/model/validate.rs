@@ -31,7 +31,8 @@ pub(crate) fn url(text: &str, allow_http: bool) -> Result<String, Error> {
     if text.len() > Limits::URL {
         return Err(invalid(format!("longer than {} bytes", Limits::URL)));
     }
-    let parsed = url::Url::parse(text).map_err(|e| invalid(format!("{text:?} is not a URL: {e}")))?;
+    let parsed =
+        url::Url::parse(text).map_err(|e| invalid(format!("{text:?} is not a URL: {e}")))?;
     match parsed.scheme() {
         "https" => {}
         "http" if allow_http => {}
@@ -135,7 +136,8 @@ pub(crate) fn headers(
         let parsed = http::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| Error::invalid(field(), "is not a valid header name"))?;
         let lower = parsed.as_str();
-        if RESERVED_HEADERS.contains(&lower) || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
+        if RESERVED_HEADERS.contains(&lower)
+            || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
         {
             return Err(Error::invalid(field(), "is reserved: hookshot sets it"));
         }
@@ -149,7 +151,10 @@ pub(crate) fn headers(
             return Err(Error::invalid(field(), "value is not visible ASCII"));
         }
         if checked.insert(lower.to_owned(), value).is_some() {
-            return Err(Error::invalid(field(), "is given twice (names ignore case)"));
+            return Err(Error::invalid(
+                field(),
+                "is given twice (names ignore case)",
+            ));
         }
     }
     Ok(checked)
@@ -198,7 +203,10 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(url("https://example.com", false).unwrap(), "https://example.com/");
+        assert_eq!(
+            url("https://example.com", false).unwrap(),
+            "https://example.com/"
+        );
         assert!(url("http://example.com/", true).is_ok());
         for (bad, why) in [
             ("http://example.com/", "https"),
@@ -221,12 +229,19 @@ mod tests {
         let ok = event_filter(vec!["invoice.*".into(), "invoice.paid".into()], &catalog);
         assert_eq!(ok.unwrap().len(), 2);
         let err = event_filter(
-            vec!["invoice.paid".into(), "user.created".into(), "refund.*".into()],
+            vec![
+                "invoice.paid".into(),
+                "user.created".into(),
+                "refund.*".into(),
+            ],
             &catalog,
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("user.created") && err.contains("refund.*"), "{err}");
+        assert!(
+            err.contains("user.created") && err.contains("refund.*"),
+            "{err}"
+        );
         assert!(event_filter(vec![], &catalog).is_err());
         assert!(event_filter(vec!["invoice..paid".into()], &catalog).is_err());
         assert!(event_filter(vec!["invoice*".into()], &catalog).is_err());

@@ -140,16 +140,23 @@ impl Endpoints {
                 break;
             }
             if let Some((_, old)) = self.idempotency_order.pop_front()
-                && self.idempotency.get(&old).is_some_and(|r| !r.is_live_at(now))
+                && self
+                    .idempotency
+                    .get(&old)
+                    .is_some_and(|r| !r.is_live_at(now))
             {
                 self.idempotency.remove(&old);
             }
         }
-        self.idempotency.get(key).filter(|r| r.is_live_at(now)).cloned()
+        self.idempotency
+            .get(key)
+            .filter(|r| r.is_live_at(now))
+            .cloned()
     }
 
     fn remember(&mut self, key: IdempotencyKey, record: IdempotencyRecord) {
-        self.idempotency_order.push_back((record.expires_at, key.clone()));
+        self.idempotency_order
+            .push_back((record.expires_at, key.clone()));
         self.idempotency.insert(key, record);
     }
 }
@@ -157,11 +164,13 @@ impl Endpoints {
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     // Writers never panic halfway through a change, so a poisoned lock still
     // guards consistent data.
-    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[async_trait]
@@ -174,7 +183,11 @@ impl EndpointStore for MemoryStore {
         let mut state = write(&self.endpoints);
         let claim = match idempotency {
             Some(record) => {
-                let key = (record.tenant.clone(), record.scope.clone(), record.key.clone());
+                let key = (
+                    record.tenant.clone(),
+                    record.scope.clone(),
+                    record.key.clone(),
+                );
                 if let Some(existing) = state.idempotency_record(&key, record.created_at) {
                     return Ok(Inserted::Existing(existing));
                 }
