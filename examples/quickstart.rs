@@ -1,145 +1,202 @@
-//! hookshot's main example: declares an event catalog, registers an endpoint
-//! for a local receiver, signs a few events with the endpoint's secrets,
-//! posts them, and checks that the receiver verified every one.
+//! hookshot's main example, everything in one process on loopback:
 //!
-//! The dispatcher (retries, delivery history) is not in the crate yet; until
-//! it is, this example posts the signed requests itself.
+//! - a local receiver with two URLs, one healthy and one that fails twice
+//!   before it recovers, verifying every request's signature;
+//! - two endpoints registered for them, and a few events sent;
+//! - the dispatcher delivering them on a short demo retry schedule, with the
+//!   delivery table printed as it changes.
 //!
 //! ```sh
 //! cargo run --example quickstart
 //! ```
 //!
-//! Everything runs in this process on loopback; it exits 0 when every
-//! webhook was delivered and verified.
+//! It exits 0 once every delivery is delivered and every request verified.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use hookshot::model::{EventType, NewEndpoint, TenantId};
-use hookshot::{Verifier, Webhooks, signature};
+use hookshot::dispatcher::Dispatcher;
+use hookshot::model::{
+    DeliveryFilter, DeliveryStatus, EventType, NewEndpoint, PageRequest, TenantId,
+};
+use hookshot::retry::RetrySchedule;
+use hookshot::transport::{HttpTransport, SsrfGuard};
+use hookshot::{Verifier, Webhooks};
 
-/// What the receiver saw: each webhook-id with whether it verified.
-type Seen = Arc<Mutex<Vec<(String, Result<(), String>)>>>;
-
+/// The receiver: a verifier per path, and what it saw.
+#[derive(Default)]
 struct Receiver {
-    verifier: Verifier,
-    seen: Seen,
+    verifiers: Mutex<HashMap<String, Verifier>>,
+    flaky_failures_left: AtomicUsize,
+    verified: AtomicUsize,
+    rejected: AtomicUsize,
 }
 
 async fn receive(
     State(receiver): State<Arc<Receiver>>,
+    Path(path): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let outcome = receiver
-        .verifier
-        .verify(&headers, &body)
-        .map_err(|e| e.to_string());
-    let status = if outcome.is_ok() {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::UNAUTHORIZED
+    let verdict = match receiver.verifiers.lock() {
+        Ok(verifiers) => verifiers.get(&path).map(|v| v.verify(&headers, &body)),
+        Err(_) => None,
     };
-    let id = headers
-        .get(signature::WEBHOOK_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("?")
-        .to_owned();
-    if let Ok(mut seen) = receiver.seen.lock() {
-        seen.push((id, outcome));
+    match verdict {
+        Some(Ok(())) => receiver.verified.fetch_add(1, Ordering::SeqCst),
+        _ => receiver.rejected.fetch_add(1, Ordering::SeqCst),
+    };
+    let fail = path == "flaky"
+        && receiver
+            .flaky_failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    if fail {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::NO_CONTENT
     }
-    status
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let webhooks = Webhooks::in_memory()
-        // The receiver is on loopback over plain http: a development setup.
-        .allow_http(true)
-        .event_types([
-            EventType::new("invoice.created")?.title("Invoice created"),
-            EventType::new("invoice.paid")?.title("Invoice paid"),
-            EventType::new("customer.updated")?.title("Customer updated"),
-        ])
-        .build()
-        .await?;
+    let webhooks = Arc::new(
+        Webhooks::in_memory()
+            // The receiver is plain http on loopback: a development setup.
+            .allow_http(true)
+            .event_types([
+                EventType::new("invoice.created")?.title("Invoice created"),
+                EventType::new("invoice.paid")?.title("Invoice paid"),
+                EventType::new("customer.updated")?.title("Customer updated"),
+            ])
+            .build()
+            .await?,
+    );
     let tenant = TenantId::new("acme")?;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/webhooks", listener.local_addr()?);
-    let created = webhooks
-        .create_endpoint(
-            &tenant,
-            NewEndpoint::new(&url)
-                .name("Acme billing")
-                .event_types(["invoice.*", "customer.updated"]),
-            Some("quickstart-endpoint"),
-        )
-        .await?;
-    println!("endpoint {} -> {url}", created.endpoint.id);
-
-    // The customer stores the secret shown once at creation and verifies with it.
-    let seen = Seen::default();
     let receiver = Arc::new(Receiver {
-        verifier: Verifier::new(created.signing_secret.clone()),
-        seen: seen.clone(),
+        flaky_failures_left: AtomicUsize::new(2),
+        ..Receiver::default()
     });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    for (path, events) in [
+        ("healthy", vec!["invoice.*", "customer.updated"]),
+        ("flaky", vec!["invoice.paid"]),
+    ] {
+        let created = webhooks
+            .create_endpoint(
+                &tenant,
+                NewEndpoint::new(format!("{base}/{path}"))
+                    .name(path)
+                    .event_types(events),
+                Some(path),
+            )
+            .await?;
+        println!(
+            "endpoint {:<8} {} -> {base}/{path}",
+            path, created.endpoint.id
+        );
+        // The customer keeps the secret shown once at creation.
+        let verifier = Verifier::new(created.signing_secret);
+        receiver
+            .verifiers
+            .lock()
+            .map_err(|_| "receiver poisoned")?
+            .insert(path.to_owned(), verifier);
+    }
     let app = Router::new()
-        .route("/webhooks", post(receive))
-        .with_state(receiver);
+        .route("/{path}", post(receive))
+        .with_state(Arc::clone(&receiver));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let client = reqwest::Client::new();
-    let events = [
+    // The guard refuses loopback and plain http; the receiver is both.
+    let transport = HttpTransport::builder()
+        .guard(SsrfGuard::disabled())
+        .build()?;
+    let dispatcher = Dispatcher::builder(Arc::clone(&webhooks))
+        .transport(Arc::new(transport))
+        .configure(|c| {
+            c.retry_schedule = demo_schedule();
+            c.poll_interval = Duration::from_millis(50);
+        })
+        .build()?;
+    let handle = dispatcher.spawn();
+
+    for (event_type, data) in [
         ("invoice.created", r#"{"invoice":"in_1","amount":4200}"#),
         ("invoice.paid", r#"{"invoice":"in_1"}"#),
         ("customer.updated", r#"{"customer":"cus_7","name":"Zoë"}"#),
-    ];
-    println!("{:<10} {:<18} {:>6}", "id", "event type", "status");
-    for (n, (event_type, data)) in events.iter().enumerate() {
-        let id = format!("msg_{n}");
-        let timestamp = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs())?;
-        let body = format!(r#"{{"type":"{event_type}","timestamp":"{timestamp}","data":{data}}}"#);
-        let secrets = webhooks
-            .signing_secrets(&tenant, &created.endpoint.id)
-            .await?;
-        let response = client
-            .post(&url)
-            .header(signature::WEBHOOK_ID, &id)
-            .header(signature::WEBHOOK_TIMESTAMP, timestamp)
-            .header(
-                signature::WEBHOOK_SIGNATURE,
-                signature::sign_all(&secrets, &id, timestamp, body.as_bytes()),
-            )
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await?;
+    ] {
+        let sent = webhooks.send(&tenant, event_type, data, None).await?;
         println!(
-            "{id:<10} {event_type:<18} {:>6}",
-            response.status().as_u16()
+            "sent {event_type:<16} as {} to {} endpoint(s)",
+            sent.event_id, sent.deliveries
         );
     }
 
-    let seen = seen.lock().map_err(|_| "receiver state poisoned")?;
-    let verified = seen.iter().filter(|(_, outcome)| outcome.is_ok()).count();
-    for (id, outcome) in seen.iter() {
-        if let Err(reason) = outcome {
-            eprintln!("{id}: receiver rejected it: {reason}");
-        }
+    let all_delivered = watch_deliveries(&webhooks, &tenant).await?;
+    handle.shutdown(Duration::from_secs(1)).await;
+
+    let verified = receiver.verified.load(Ordering::SeqCst);
+    let rejected = receiver.rejected.load(Ordering::SeqCst);
+    println!("receiver verified {verified} request(s), rejected {rejected}");
+    if !all_delivered || rejected > 0 {
+        return Err("not everything was delivered and verified".into());
     }
-    println!(
-        "{verified}/{} webhooks verified by the receiver",
-        events.len()
-    );
-    if verified != events.len() {
-        return Err("some webhooks were not verified".into());
-    }
+    println!("all delivered");
     Ok(())
+}
+
+/// Retries after 200 ms, 400 ms and 800 ms: the standard schedule spans
+/// 28 hours, too long for a demo.
+fn demo_schedule() -> RetrySchedule {
+    RetrySchedule::new([200, 400, 800].map(Duration::from_millis))
+        .unwrap_or_else(|_| RetrySchedule::standard())
+}
+
+/// Prints the delivery table whenever it changes, until every delivery is
+/// delivered (true) or ten seconds pass (false).
+async fn watch_deliveries(webhooks: &Webhooks, tenant: &TenantId) -> Result<bool, hookshot::Error> {
+    let mut last = String::new();
+    for _ in 0..200 {
+        let page = webhooks
+            .list_deliveries(tenant, &DeliveryFilter::default(), &PageRequest::first())
+            .await?;
+        let mut table = format!(
+            "{:<32} {:<18} {:<10} {:>8} {:>5}\n",
+            "delivery", "event type", "status", "attempts", "code"
+        );
+        for d in page.data.iter().rev() {
+            let code = d
+                .last_response_status
+                .map_or("-".to_owned(), |c| c.to_string());
+            let status = format!("{:?}", d.status).to_lowercase();
+            table += &format!(
+                "{:<32} {:<18} {:<10} {:>8} {:>5}\n",
+                d.id, d.event_type, status, d.attempts, code
+            );
+        }
+        if table != last {
+            println!("\n{table}");
+            last = table;
+        }
+        if page
+            .data
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Delivered)
+        {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(false)
 }

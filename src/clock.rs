@@ -61,7 +61,7 @@ impl Timestamp {
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
 /// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -254,6 +254,49 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// Wall time that advances with tokio's clock: the wall time at creation
+/// plus the tokio time elapsed since.
+///
+/// Under `tokio::time::pause` (tests with `start_paused`), it moves only as
+/// tokio's virtual clock does, so the dispatcher's schedules run on virtual
+/// time and tests never sleep for real.
+#[cfg(feature = "dispatch")]
+#[derive(Debug, Clone)]
+pub struct TokioClock {
+    start_wall: Timestamp,
+    start: tokio::time::Instant,
+}
+
+#[cfg(feature = "dispatch")]
+impl TokioClock {
+    /// A clock reading the system's wall time now, advancing with tokio.
+    pub fn new() -> Self {
+        Self::starting_at(SystemClock.now())
+    }
+
+    /// A clock reading `start` now, advancing with tokio.
+    pub fn starting_at(start: Timestamp) -> Self {
+        Self {
+            start_wall: start,
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+#[cfg(feature = "dispatch")]
+impl Default for TokioClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "dispatch")]
+impl Clock for TokioClock {
+    fn now(&self) -> Timestamp {
+        self.start_wall.saturating_add(self.start.elapsed())
     }
 }
 

@@ -4,10 +4,13 @@
 //! of milliseconds since the epoch, then 80 bits that are random for the first
 //! id of a millisecond and counted up after it. Ids therefore sort by creation
 //! time, so newest-first listing and cursors follow from the id alone.
+//!
+//! Ids are shared, not copied: a delivery's id sits in several indexes and
+//! an event's in every delivery, so cloning one only counts a reference.
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -23,7 +26,7 @@ macro_rules! prefixed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $resource:literal) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// The prefix every id of this kind starts with.
@@ -34,10 +37,8 @@ macro_rules! prefixed_id {
                 &self.0
             }
 
-            // Event and delivery ids are made by the dispatcher, still to come.
-            #[allow(dead_code)]
             pub(crate) fn generate(ids: &IdGenerator, now: Timestamp) -> Self {
-                Self(ids.next($prefix, now))
+                Self(ids.next($prefix, now).into())
             }
         }
 
@@ -45,7 +46,7 @@ macro_rules! prefixed_id {
             type Err = Error;
 
             fn from_str(text: &str) -> Result<Self, Error> {
-                validate(text, $prefix, $resource).map(|()| Self(text.to_owned()))
+                validate(text, $prefix, $resource).map(|()| Self(text.into()))
             }
         }
 

@@ -24,21 +24,29 @@
 
 #[cfg(feature = "registry")]
 pub mod clock;
+#[cfg(feature = "dispatch")]
+pub mod dispatcher;
 mod error;
 #[cfg(feature = "registry")]
 mod id;
 #[cfg(feature = "registry")]
 pub mod model;
+#[cfg(feature = "dispatch")]
+pub mod observer;
 #[cfg(feature = "registry")]
 pub mod retry;
 mod secret;
 pub mod signature;
 #[cfg(feature = "registry")]
 pub mod store;
+#[cfg(feature = "dispatch")]
+pub mod transport;
 mod verify;
 #[cfg(feature = "registry")]
 mod webhooks;
 
+#[cfg(feature = "dispatch")]
+pub use dispatcher::{Dispatcher, DispatcherConfig, DispatcherHandle};
 pub use error::{BoxError, Error};
 #[cfg(feature = "registry")]
 pub use id::{DeliveryId, EndpointId, EventId};
@@ -46,8 +54,8 @@ pub use secret::{GENERATED_KEY_LEN, MAX_KEY_LEN, MIN_KEY_LEN, SECRET_PREFIX, Sig
 pub use verify::{DEFAULT_TOLERANCE, Verifier, VerifyError};
 #[cfg(feature = "registry")]
 pub use webhooks::{
-    Config, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE, Webhooks,
-    WebhooksBuilder,
+    Config, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROTATION_GRACE,
+    MAX_ROTATION_GRACE, Sent, Webhooks, WebhooksBuilder,
 };
 
 #[cfg(doctest)]

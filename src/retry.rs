@@ -127,6 +127,49 @@ pub fn honour_retry_after(scheduled: Duration, retry_after: Duration, cap: Durat
     scheduled.max(retry_after.min(cap))
 }
 
+/// A source of numbers in `[0, 1)` for jitter, injected so tests can fix
+/// it.
+pub trait Random: Send + Sync + std::fmt::Debug {
+    /// The next number, uniformly in `[0, 1)`.
+    fn next_unit(&self) -> f64;
+}
+
+/// A small, fast generator (SplitMix64). Jitter needs spread, not secrecy.
+#[derive(Debug)]
+pub struct SplitMix(std::sync::atomic::AtomicU64);
+
+impl SplitMix {
+    /// A generator starting from `seed`: the same seed gives the same numbers.
+    pub fn seeded(seed: u64) -> Self {
+        Self(std::sync::atomic::AtomicU64::new(seed))
+    }
+
+    /// A generator seeded from the operating system.
+    pub fn from_os() -> Self {
+        let mut seed = [0u8; 8];
+        // Should the OS generator fail, jitter still varies across deliveries
+        // from seed 0; only its spread across processes is lost.
+        let _ = getrandom::fill(&mut seed);
+        Self::seeded(u64::from_le_bytes(seed))
+    }
+}
+
+impl Random for SplitMix {
+    fn next_unit(&self) -> f64 {
+        const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+        let state = self
+            .0
+            .fetch_add(GAMMA, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(GAMMA);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        // The top 53 bits fill an f64 mantissa exactly.
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +205,17 @@ mod tests {
         let none = RetrySchedule::new([]).unwrap();
         assert_eq!(none.max_attempts(), 1);
         assert!(none.delay_after(1, 0.5).is_none());
+    }
+
+    #[test]
+    fn split_mix_is_uniform_enough_and_repeatable() {
+        let a = SplitMix::seeded(7);
+        let b = SplitMix::seeded(7);
+        let draws: Vec<f64> = (0..10_000).map(|_| a.next_unit()).collect();
+        assert!(draws.iter().all(|x| (0.0..1.0).contains(x)));
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        assert!((mean - 0.5).abs() < 0.02, "mean {mean}");
+        assert_eq!(b.next_unit(), draws[0]);
     }
 
     #[test]

@@ -5,12 +5,17 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hookshot::model::{EndpointFilter, EventType, PageRequest, StoredEndpoint, TenantId};
+use hookshot::clock::Timestamp;
+use hookshot::model::{
+    Attempt, Delivery, DeliveryFilter, EndpointFilter, Event, EventType, PageRequest,
+    StoredEndpoint, TenantId,
+};
 use hookshot::store::conformance::run_all;
 use hookshot::store::{
-    CatalogStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted, MemoryStore, Store,
+    CatalogStore, Claim, DeliveryStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted,
+    Lease, MemoryStore, Store,
 };
-use hookshot::{EndpointId, Error};
+use hookshot::{DeliveryId, EndpointId, Error, EventId};
 
 hookshot::conformance_tests!(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> });
 
@@ -90,6 +95,98 @@ impl CatalogStore for ForgetsGroups {
 
     async fn event_type(&self, name: &str) -> Result<Option<EventType>, Error> {
         self.0.event_type(name).await
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for ForgetsGroups {
+    async fn enqueue(
+        &self,
+        event: Event,
+        deliveries: Vec<Delivery>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Result<Inserted, Error> {
+        self.0.enqueue(event, deliveries, idempotency).await
+    }
+
+    async fn claim_due(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Claim>, Error> {
+        self.0.claim_due(worker, now, lease_until, limit).await
+    }
+
+    async fn finish_attempt(
+        &self,
+        lease: &Lease,
+        attempt: Attempt,
+        delivery: Delivery,
+    ) -> Result<bool, Error> {
+        self.0.finish_attempt(lease, attempt, delivery).await
+    }
+
+    async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error> {
+        self.0.release(lease, now).await
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>, Error> {
+        self.0.next_due().await
+    }
+
+    async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>, Error> {
+        self.0.event(tenant, id).await
+    }
+
+    async fn delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, Error> {
+        self.0.delivery(tenant, id).await
+    }
+
+    async fn attempts(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Vec<Attempt>, Error> {
+        self.0.attempts(tenant, id).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Delivery>, Error> {
+        self.0.list_deliveries(tenant, filter, page).await
+    }
+
+    async fn requeue(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+        now: Timestamp,
+    ) -> Result<Delivery, Error> {
+        self.0.requeue(tenant, id, now).await
+    }
+
+    async fn requeue_failed(
+        &self,
+        tenant: &TenantId,
+        endpoint: Option<&EndpointId>,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, Error> {
+        self.0.requeue_failed(tenant, endpoint, since, now).await
+    }
+
+    async fn fail_queued(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        reason: &str,
+    ) -> Result<u64, Error> {
+        self.0.fail_queued(tenant, endpoint, reason).await
     }
 }
 

@@ -223,6 +223,9 @@ pub struct StoredEndpoint {
     /// When it was deleted. Deleted endpoints are never returned by reads,
     /// listings or subscriber lookups, but their deliveries stay queryable.
     pub deleted_at: Option<Timestamp>,
+    /// Since when attempts to it have failed without a success in between;
+    /// `None` while it is healthy. Drives auto-disable.
+    pub failing_since: Option<Timestamp>,
 }
 
 impl StoredEndpoint {

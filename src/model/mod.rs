@@ -1,9 +1,11 @@
 //! The data hookshot manages: tenants, endpoints, the event-type catalog and
 //! the pages they are listed in.
 
+mod delivery;
 mod endpoint;
 mod event_type;
 mod page;
+mod payload;
 mod tenant;
 pub(crate) mod validate;
 
@@ -11,8 +13,14 @@ pub use endpoint::{
     CreatedEndpoint, Endpoint, EndpointFilter, EndpointSecrets, EndpointStatus, NewEndpoint,
     RetiredSecret, StatusFilter, StoredEndpoint, UpdateEndpoint,
 };
+pub use delivery::{
+    Attempt, AttemptOutcome, Delivery, DeliveryDetail, DeliveryFilter, DeliveryStatus, Event,
+    Trigger,
+};
 pub use event_type::EventType;
 pub use page::{Cursor, Direction, Page, PageRequest};
+pub use payload::Payload;
 pub use tenant::TenantId;
 
+pub(crate) use payload::render_body;
 pub(crate) use endpoint::{EndpointLimits, pattern_matches, validate_event_type_name};

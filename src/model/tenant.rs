@@ -1,5 +1,6 @@
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -14,7 +15,7 @@ use crate::error::Error;
 /// A tenant id is 1 to 128 characters of ASCII letters, digits and
 /// `_ - . :`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TenantId(String);
+pub struct TenantId(Arc<str>);
 
 /// Longest tenant id accepted.
 const MAX_LEN: usize = 128;
@@ -39,13 +40,13 @@ impl TenantId {
                 format!("{id:?} is not 1 to {MAX_LEN} characters of [A-Za-z0-9_.:-]"),
             ));
         }
-        Ok(Self(id))
+        Ok(Self(id.into()))
     }
 }
 
 impl Default for TenantId {
     fn default() -> Self {
-        Self("default".to_owned())
+        Self("default".into())
     }
 }
 

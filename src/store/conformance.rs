@@ -4,7 +4,8 @@
 //! The cases drive the [`Webhooks`] facade over the backend, as an
 //! application would, plus direct trait calls where the contract is about the
 //! backend itself (idempotency records expiring by the times passed in,
-//! duplicate ids, failed changes, the extra row of a listing). Time comes
+//! duplicate ids, failed changes, the extra row of a listing, claims, leases
+//! and the state a worker records after an attempt). Time comes
 //! from a [`ManualClock`] set in 2001, far from the wall clock, so nothing
 //! sleeps and a backend that reads the wall clock instead of its arguments
 //! fails.
@@ -36,23 +37,27 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::json;
+use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, ManualClock, Timestamp};
 use crate::error::Error;
-use crate::id::EndpointId;
+use crate::id::{DeliveryId, EndpointId, EventId};
 use crate::model::{
-    CreatedEndpoint, Cursor, Direction, Endpoint, EndpointFilter, EndpointSecrets, EndpointStatus,
-    EventType, NewEndpoint, Page, PageRequest, RetiredSecret, StatusFilter, StoredEndpoint,
-    TenantId, UpdateEndpoint,
+    Attempt, AttemptOutcome, CreatedEndpoint, Cursor, Delivery, DeliveryDetail, DeliveryFilter,
+    DeliveryStatus, Direction, Endpoint, EndpointFilter, EndpointSecrets, EndpointStatus, Event,
+    EventType, NewEndpoint, Page, PageRequest, Payload, RetiredSecret, StatusFilter,
+    StoredEndpoint, TenantId, Trigger, UpdateEndpoint,
 };
 use crate::secret::SigningSecret;
-use crate::store::{IdempotencyRecord, Inserted, Store};
+use crate::store::{Claim, IdempotencyRecord, Inserted, Lease, Store};
 use crate::webhooks::{
-    DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE, Webhooks,
+    DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE, Sent, Webhooks,
     WebhooksBuilder,
 };
 
@@ -127,6 +132,31 @@ macro_rules! __conformance_cases {
             backend_failed_change_stores_nothing
             backend_list_reads_one_extra_row
             backend_subscribers_ascending_whatever_the_insert_order
+            send_fans_out_to_active_subscribers
+            send_wraps_payload_in_envelope
+            send_without_envelope_delivers_payload_as_is
+            send_refusals_store_nothing
+            send_idempotent_retry_returns_first_answer
+            send_key_reuse_with_other_event_conflicts
+            send_key_expires_after_window
+            send_keys_are_per_tenant_and_operation
+            concurrent_idempotent_sends_queue_one_event
+            send_without_subscribers_keeps_the_event
+            claim_due_takes_due_deliveries_oldest_first
+            claim_due_again_after_lease_expiry
+            concurrent_claims_never_share_a_delivery
+            finish_attempt_stores_state_and_attempts
+            finish_attempt_after_takeover_is_refused
+            release_puts_delivery_back
+            next_due_tracks_queue_and_leases
+            backend_enqueue_is_all_or_nothing
+            delivery_pages_walk_forward_and_back
+            delivery_listing_applies_filters
+            deliveries_are_isolated_by_tenant
+            retry_delivery_requeues_only_it
+            retry_delivery_waits_for_the_lease
+            retry_failed_requeues_failed_since
+            fail_queued_ends_only_queued_deliveries
         ] }
     };
     (@tests ($make_store:expr) [$($case:ident)*]) => {
@@ -313,9 +343,9 @@ fn newest_first(ids: &[EndpointId]) -> Vec<EndpointId> {
     ids.iter().rev().cloned().collect()
 }
 
-fn sorted(mut ids: Vec<EndpointId>) -> Vec<EndpointId> {
-    ids.sort();
-    ids
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort();
+    items
 }
 
 fn exposed(secrets: &[&SigningSecret]) -> Vec<String> {
@@ -487,37 +517,98 @@ impl Harness {
         self.subscribers_in(&self.tenant, event_type).await
     }
 
-    /// Follows `next_cursor` (through its text form, as an HTTP client
-    /// would) from the first page to the last.
+    /// Every endpoint page of `filter`, first to last.
     async fn walk_forward(&self, filter: &EndpointFilter, limit: usize) -> Vec<Page<Endpoint>> {
-        let mut pages = Vec::new();
-        let mut request = PageRequest::first().limit(limit);
-        loop {
-            let page = self.page(filter, &request).await;
-            let next = page.next_cursor.clone();
-            pages.push(page);
-            assert!(pages.len() <= 1_000, "following next_cursor never ends");
-            match next {
-                Some(cursor) => request = reparse(&cursor, limit),
-                None => return pages,
-            }
-        }
+        follow_next(
+            limit,
+            |request| async move { self.page(filter, &request).await },
+        )
+        .await
     }
 
-    /// Follows `prev_cursor` from `from` back to the first page; the pages in
-    /// the order visited.
+    /// The unfiltered endpoint pages before `from`, in the order visited.
     async fn walk_back(&self, from: &Page<Endpoint>, limit: usize) -> Vec<Page<Endpoint>> {
-        let mut pages = Vec::new();
-        let mut prev = from.prev_cursor.clone();
-        while let Some(cursor) = prev {
-            let page = self
-                .page(&EndpointFilter::default(), &reparse(&cursor, limit))
-                .await;
-            prev = page.prev_cursor.clone();
-            pages.push(page);
-            assert!(pages.len() <= 1_000, "following prev_cursor never ends");
+        let all = &EndpointFilter::default();
+        follow_prev(from, limit, |request| async move {
+            self.page(all, &request).await
+        })
+        .await
+    }
+}
+
+/// Follows `next_cursor` (through its text form, as an HTTP client would)
+/// from the first page of `limit` items to the last.
+async fn follow_next<T, F, Fut>(limit: usize, fetch: F) -> Vec<Page<T>>
+where
+    F: Fn(PageRequest) -> Fut,
+    Fut: Future<Output = Page<T>>,
+{
+    let mut pages = Vec::new();
+    let mut request = PageRequest::first().limit(limit);
+    loop {
+        let page = fetch(request).await;
+        let next = page.next_cursor.clone();
+        pages.push(page);
+        assert!(pages.len() <= 1_000, "following next_cursor never ends");
+        match next {
+            Some(cursor) => request = reparse(&cursor, limit),
+            None => return pages,
         }
-        pages
+    }
+}
+
+/// Follows `prev_cursor` from `from` back to the first page; the pages in
+/// the order visited.
+async fn follow_prev<T, F, Fut>(from: &Page<T>, limit: usize, fetch: F) -> Vec<Page<T>>
+where
+    F: Fn(PageRequest) -> Fut,
+    Fut: Future<Output = Page<T>>,
+{
+    let mut pages = Vec::new();
+    let mut prev = from.prev_cursor.clone();
+    while let Some(cursor) = prev {
+        let page = fetch(reparse(&cursor, limit)).await;
+        prev = page.prev_cursor.clone();
+        pages.push(page);
+        assert!(pages.len() <= 1_000, "following prev_cursor never ends");
+    }
+    pages
+}
+
+/// Cursors only where there is more: a `prev_cursor` on every page but the
+/// first, a `next_cursor` on every page but the last.
+#[track_caller]
+fn check_forward_cursors<T>(pages: &[Page<T>]) {
+    for (n, page) in pages.iter().enumerate() {
+        let last = n + 1 == pages.len();
+        assert_eq!(page.prev_cursor.is_some(), n > 0, "prev_cursor of page {n}");
+        assert_eq!(page.next_cursor.is_some(), !last, "next_cursor of page {n}");
+    }
+}
+
+/// Walking back from the last of `forward` visited the other pages in
+/// reverse, each with a `next_cursor`, the first without a `prev_cursor`.
+#[track_caller]
+fn check_walked_back<T, K>(forward: &[Page<T>], back: &[Page<T>], key: impl Fn(&T) -> K)
+where
+    K: PartialEq + fmt::Debug,
+{
+    let keys = |page: &Page<T>| page.data.iter().map(&key).collect::<Vec<K>>();
+    let back_keys: Vec<Vec<K>> = back.iter().map(keys).collect();
+    let (_, before_last) = forward.split_last().expect("at least one page");
+    let forward_keys: Vec<Vec<K>> = before_last.iter().rev().map(keys).collect();
+    assert_eq!(back_keys, forward_keys, "walking back gave other pages");
+    for page in back {
+        assert!(
+            page.next_cursor.is_some(),
+            "a page reached backwards has no next"
+        );
+    }
+    if let Some(first_again) = back.last() {
+        assert!(
+            first_again.prev_cursor.is_none(),
+            "the first page has a prev_cursor"
+        );
     }
 }
 
@@ -1120,27 +1211,11 @@ pub async fn pagination_walks_forward_and_back(store: Arc<dyn Store>) {
     let sizes: Vec<usize> = pages.iter().map(|p| p.data.len()).collect();
     assert_eq!(sizes, [5, 5, 5, 5, 3], "page sizes");
     assert_eq!(page_ids(&pages), expected, "forward walk");
-    for (n, page) in pages.iter().enumerate() {
-        let last = n + 1 == pages.len();
-        assert_eq!(page.prev_cursor.is_some(), n > 0, "prev_cursor of page {n}");
-        assert_eq!(page.next_cursor.is_some(), !last, "next_cursor of page {n}");
-    }
+    check_forward_cursors(&pages);
 
     let back = h.walk_back(&pages[4], 5).await;
-    let back_ids: Vec<Vec<EndpointId>> = back.iter().map(|p| ids(&p.data)).collect();
-    let forward_ids: Vec<Vec<EndpointId>> = pages[..4].iter().rev().map(|p| ids(&p.data)).collect();
-    assert_eq!(back_ids, forward_ids, "walking back gave other pages");
-    for page in &back {
-        assert!(
-            page.next_cursor.is_some(),
-            "a page reached backwards has no next"
-        );
-    }
-    let first_again = back.last().expect("pages behind the last one");
-    assert!(
-        first_again.prev_cursor.is_none(),
-        "the first page has a prev_cursor"
-    );
+    assert_eq!(back.len(), 4, "pages behind the last one");
+    check_walked_back(&pages, &back, |e| e.id.clone());
 }
 
 /// Empty listings, page-size multiples, and the 1 to 250 limit.
@@ -1800,9 +1875,19 @@ pub async fn catalog_rejects_malformed_entries(store: Arc<dyn Store>) {
 // The backend itself
 // ---------------------------------------------------------------------------
 
-/// `ep_` and 26 base32 digits of `n`, so ids sort by `n`.
+/// `prefix` and 26 base32 digits of `n`, so ids sort by `n`.
+fn numbered<T>(prefix: &str, n: u32) -> T
+where
+    T: FromStr<Err = Error>,
+{
+    format!("{prefix}{n:026}")
+        .parse()
+        .unwrap_or_else(|e| panic!("id {prefix}{n}: {e}"))
+}
+
+/// Endpoint id `n`.
 fn raw_id(n: u32) -> EndpointId {
-    format!("ep_{n:026}").parse().expect("a well-formed id")
+    numbered("ep_", n)
 }
 
 /// A minimal stored endpoint as the facade would hand it to a backend.
@@ -1826,6 +1911,7 @@ fn raw_endpoint(tenant: &TenantId, n: u32) -> StoredEndpoint {
         },
         secrets: EndpointSecrets::new(SigningSecret::generate().expect("a secret")),
         deleted_at: None,
+        failing_since: None,
     }
 }
 
@@ -2117,5 +2203,1481 @@ pub async fn backend_subscribers_ascending_whatever_the_insert_order(store: Arc<
         subscribers,
         (1..=5).map(raw_id).collect::<Vec<_>>(),
         "ascending, once each"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Deliveries: fixtures
+// ---------------------------------------------------------------------------
+
+/// How long the leases of these cases last.
+const LEASE: Duration = Duration::from_secs(30);
+/// When a fixture's failed attempt schedules the next one.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
+const MINUTE: Duration = Duration::from_secs(60);
+const SEND_KEY: &str = "send-invoice-in_1";
+const PAYLOAD: &str = r#"{"invoice":"in_1","amount":4200}"#;
+const EXHAUSTED: &str = "retries exhausted";
+
+fn after(offset: Duration) -> Timestamp {
+    START.saturating_add(offset)
+}
+
+fn secs(n: u64) -> Timestamp {
+    after(Duration::from_secs(n))
+}
+
+fn parse_json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{text:?} is not JSON: {e}"))
+}
+
+fn no_filter() -> DeliveryFilter {
+    DeliveryFilter::default()
+}
+
+impl Harness {
+    async fn send(&self, event_type: &str, payload: impl Into<Payload>) -> Sent {
+        self.send_as(&self.tenant, event_type, payload, None).await
+    }
+
+    async fn send_keyed(&self, event_type: &str, payload: impl Into<Payload>, key: &str) -> Sent {
+        self.send_as(&self.tenant, event_type, payload, Some(key))
+            .await
+    }
+
+    async fn send_as(
+        &self,
+        tenant: &TenantId,
+        event_type: &str,
+        payload: impl Into<Payload>,
+        key: Option<&str>,
+    ) -> Sent {
+        self.webhooks
+            .send(tenant, event_type, payload, key)
+            .await
+            .unwrap_or_else(|e| panic!("sending {event_type} for {tenant} failed: {e}"))
+    }
+
+    async fn event(&self, id: &EventId) -> Event {
+        self.webhooks
+            .event(&self.tenant, id)
+            .await
+            .unwrap_or_else(|e| panic!("reading event {id} failed: {e}"))
+    }
+
+    async fn delivery_page(
+        &self,
+        tenant: &TenantId,
+        filter: &DeliveryFilter,
+        request: &PageRequest,
+    ) -> Page<Delivery> {
+        self.webhooks
+            .list_deliveries(tenant, filter, request)
+            .await
+            .unwrap_or_else(|e| panic!("listing deliveries ({filter:?}, {request:?}) failed: {e}"))
+    }
+
+    /// Every delivery of `tenant` passing `filter`, newest first, in one page.
+    async fn deliveries_in(&self, tenant: &TenantId, filter: &DeliveryFilter) -> Vec<Delivery> {
+        let request = PageRequest::first().limit(PageRequest::MAX_LIMIT);
+        let page = self.delivery_page(tenant, filter, &request).await;
+        assert!(
+            page.next_cursor.is_none(),
+            "a listing of fewer than {} deliveries has a next page",
+            PageRequest::MAX_LIMIT
+        );
+        page.data
+    }
+
+    async fn deliveries(&self) -> Vec<Delivery> {
+        self.deliveries_in(&self.tenant, &no_filter()).await
+    }
+
+    /// Claims what is due now for `worker`.
+    async fn claim(&self, worker: &str, limit: usize) -> Vec<Claim> {
+        claim_at(self.store(), worker, self.now(), limit).await
+    }
+
+    /// Nothing is listed, claimable or due.
+    async fn assert_nothing_queued(&self, what: &str) {
+        let listed = self.deliveries().await;
+        assert!(listed.is_empty(), "{what}: deliveries listed: {listed:?}");
+        let claims = self.claim("checker", 100).await;
+        assert!(claims.is_empty(), "{what}: deliveries claimed: {claims:?}");
+        let due = next_due(self.store()).await;
+        assert_eq!(due, None, "{what}: something is due");
+    }
+
+    /// Sends the catalog's `invoice.paid` to the tenant's subscribers with
+    /// `key`, checking the answer against `expected` when given.
+    async fn keyed_paid(&self, expected: Option<&Sent>) -> Sent {
+        let sent = self.send_keyed("invoice.paid", PAYLOAD, SEND_KEY).await;
+        if let Some(expected) = expected {
+            assert_eq!(&sent, expected, "a retry answered otherwise");
+        }
+        sent
+    }
+
+    /// Two endpoints that receive every event.
+    async fn two_receivers(&self) {
+        self.create(request(1)).await;
+        self.create(request(2)).await;
+    }
+}
+
+/// Claims what is due at `now` for `worker`, leased until `now + LEASE`.
+async fn claim_at(
+    store: &Arc<dyn Store>,
+    worker: &str,
+    now: Timestamp,
+    limit: usize,
+) -> Vec<Claim> {
+    store
+        .claim_due(worker, now, now.saturating_add(LEASE), limit)
+        .await
+        .unwrap_or_else(|e| panic!("claim_due for {worker} at {now} failed: {e}"))
+}
+
+/// Claims exactly one delivery due at `now`.
+async fn claim_one(store: &Arc<dyn Store>, worker: &str, now: Timestamp) -> Claim {
+    let mut claims = claim_at(store, worker, now, 10).await;
+    assert_eq!(claims.len(), 1, "claims at {now}: {claims:?}");
+    claims.remove(0)
+}
+
+fn claimed(claims: &[Claim]) -> Vec<DeliveryId> {
+    claims.iter().map(|c| c.delivery.id.clone()).collect()
+}
+
+async fn stored_delivery(
+    store: &Arc<dyn Store>,
+    tenant: &TenantId,
+    id: &DeliveryId,
+) -> Option<Delivery> {
+    store
+        .delivery(tenant, id)
+        .await
+        .unwrap_or_else(|e| panic!("reading delivery {id} failed: {e}"))
+}
+
+async fn attempts_of(store: &Arc<dyn Store>, tenant: &TenantId, id: &DeliveryId) -> Vec<Attempt> {
+    store
+        .attempts(tenant, id)
+        .await
+        .unwrap_or_else(|e| panic!("reading the attempts at {id} failed: {e}"))
+}
+
+async fn next_due(store: &Arc<dyn Store>) -> Option<Timestamp> {
+    store
+        .next_due()
+        .await
+        .unwrap_or_else(|e| panic!("next_due failed: {e}"))
+}
+
+/// Delivery ids `ns`.
+fn dlv(ns: &[u32]) -> Vec<DeliveryId> {
+    ns.iter().map(|n| numbered("dlv_", *n)).collect()
+}
+
+/// Event `n` of `tenant`, sent at [`START`].
+fn raw_event(tenant: &TenantId, n: u32) -> Event {
+    Event {
+        id: numbered("msg_", n),
+        tenant: tenant.clone(),
+        event_type: "invoice.paid".into(),
+        body: format!(r#"{{"n":{n}}}"#).into(),
+        created_at: START,
+    }
+}
+
+/// Delivery `n` of `event`, to endpoint `n`, due at `due`.
+fn raw_delivery(event: &Event, n: u32, due: Timestamp) -> Delivery {
+    let mut delivery = Delivery::new(numbered("dlv_", n), event, raw_id(n));
+    delivery.next_attempt_at = Some(due);
+    delivery
+}
+
+/// Stores event `n` of `tenant` with one delivery per `(number, due)`.
+async fn queue_raw(
+    store: &Arc<dyn Store>,
+    tenant: &TenantId,
+    n: u32,
+    dues: &[(u32, Timestamp)],
+) -> Event {
+    let event = raw_event(tenant, n);
+    let deliveries = dues
+        .iter()
+        .map(|(d, due)| raw_delivery(&event, *d, *due))
+        .collect();
+    let inserted = store
+        .enqueue(event.clone(), deliveries, None)
+        .await
+        .unwrap_or_else(|e| panic!("enqueuing event {n} failed: {e}"));
+    assert_eq!(inserted, Inserted::Created, "enqueuing event {n}");
+    event
+}
+
+/// How a fixture's attempt ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// 2xx.
+    Delivered,
+    /// 503, another attempt [`RETRY_AFTER`] later.
+    Retrying,
+    /// 503, no attempt left.
+    Failed,
+    /// Still in flight: the claim is kept.
+    Held,
+}
+
+/// The attempt at `claimed`, started at `at` and ending as `end`, and the
+/// delivery's state after it, as a worker would record them.
+fn attempt_result(claimed: &Delivery, end: End, at: Timestamp) -> (Attempt, Delivery) {
+    let status = if end == End::Delivered { 200 } else { 503 };
+    let attempt = Attempt {
+        delivery_id: claimed.id.clone(),
+        number: claimed.attempts + 1,
+        trigger: claimed.next_trigger,
+        started_at: at,
+        duration: Duration::from_millis(120),
+        outcome: AttemptOutcome::Response {
+            status,
+            body: format!("answered {status}"),
+            body_truncated: false,
+        },
+    };
+    let mut next = claimed.clone();
+    next.attempts += 1;
+    next.scheduled_attempts += u32::from(claimed.next_trigger == Trigger::Scheduled);
+    next.next_trigger = Trigger::Scheduled;
+    next.last_attempt_at = Some(at);
+    next.last_response_status = Some(status);
+    match end {
+        End::Delivered => {
+            next.status = DeliveryStatus::Delivered;
+            next.next_attempt_at = None;
+        }
+        End::Retrying => {
+            next.status = DeliveryStatus::Retrying;
+            next.next_attempt_at = Some(at.saturating_add(RETRY_AFTER));
+        }
+        End::Failed => next.fail(EXHAUSTED),
+        End::Held => panic!("an attempt still in flight has no result"),
+    }
+    (attempt, next)
+}
+
+/// Records the end of the attempt at `claim` under its lease, which must be
+/// accepted; returns what was recorded.
+async fn finish(
+    store: &Arc<dyn Store>,
+    claim: &Claim,
+    end: End,
+    at: Timestamp,
+) -> (Attempt, Delivery) {
+    let (attempt, next) = attempt_result(&claim.delivery, end, at);
+    let recorded = store
+        .finish_attempt(&claim.lease, attempt.clone(), next.clone())
+        .await
+        .unwrap_or_else(|e| panic!("finishing {} failed: {e}", claim.delivery.id));
+    assert!(
+        recorded,
+        "finishing {} under its live lease was refused",
+        claim.delivery.id
+    );
+    (attempt, next)
+}
+
+/// Claims everything due at `at` and ends each attempt as `plan` says;
+/// returns the claims left [`End::Held`].
+async fn settle(
+    store: &Arc<dyn Store>,
+    at: Timestamp,
+    plan: impl Fn(&Delivery) -> End,
+) -> Vec<Claim> {
+    let mut held = Vec::new();
+    for claim in claim_at(store, "fixture", at, 1_000).await {
+        match plan(&claim.delivery) {
+            End::Held => held.push(claim),
+            end => {
+                finish(store, &claim, end, at).await;
+            }
+        }
+    }
+    held
+}
+
+/// `before` queued by hand at `now`.
+fn requeued(before: &Delivery, now: Timestamp) -> Delivery {
+    Delivery {
+        status: DeliveryStatus::Pending,
+        next_trigger: Trigger::Manual,
+        next_attempt_at: Some(now),
+        failure_reason: None,
+        ..before.clone()
+    }
+}
+
+/// `before` ended without another attempt for `reason`.
+fn ended(before: &Delivery, reason: &str) -> Delivery {
+    Delivery {
+        status: DeliveryStatus::Failed,
+        next_attempt_at: None,
+        failure_reason: Some(reason.to_owned()),
+        ..before.clone()
+    }
+}
+
+/// The events of the history fixture, one a second.
+const HISTORY: [&str; 5] = [
+    "invoice.paid",
+    "customer.created",
+    "invoice.created",
+    "refund.issued",
+    "invoice.paid",
+];
+
+/// Every label of the history fixture, sorted.
+const HISTORY_LABELS: [&str; 9] = ["A0", "A2", "A4", "B0", "B1", "B2", "B3", "B4", "G0"];
+
+/// How the history fixture's attempts end, by label.
+fn history_end(label: &str) -> End {
+    match label {
+        "A0" | "B1" | "A2" | "G0" => End::Failed,
+        "B0" => End::Delivered,
+        "B2" => End::Retrying,
+        "B3" => End::Held,
+        other => panic!("the history fixture has no delivery {other}"),
+    }
+}
+
+/// acme's endpoints A (`invoice.*`) and B (every type), globex's G, and the
+/// deliveries of the [`HISTORY`] events sent one a second, labelled by
+/// endpoint and event number: A0 B0 B1 A2 B2 B3 A4 B4, and G0 for globex's
+/// event sent with event 0.
+///
+/// Right after event 3, everything due was attempted: A0, B1, A2 and G0
+/// failed, B0 was delivered, B2 is retrying and B3 is in flight under
+/// `held`. A4 and B4 are pending. The clock stands at event 4.
+struct History {
+    h: Harness,
+    other: TenantId,
+    a: EndpointId,
+    b: EndpointId,
+    g: EndpointId,
+    /// When event n was sent.
+    times: Vec<Timestamp>,
+    held: Option<Lease>,
+    labels: BTreeMap<String, DeliveryId>,
+}
+
+impl History {
+    async fn new(store: Arc<dyn Store>) -> Self {
+        let h = Harness::new(store).await;
+        let other = tenant("globex");
+        let a = h.create(request(1).event_types(["invoice.*"])).await;
+        let b = h.create(request(2)).await;
+        let g = h.create_in(&other, request(3)).await;
+        let mut f = Self {
+            h,
+            other,
+            a: a.endpoint.id,
+            b: b.endpoint.id,
+            g: g.endpoint.id,
+            times: Vec::new(),
+            held: None,
+            labels: BTreeMap::new(),
+        };
+        for n in 0..HISTORY.len() {
+            f.send_event(n).await;
+        }
+        f.labels = f.read_labels().await;
+        f
+    }
+
+    async fn send_event(&mut self, n: usize) {
+        self.h.advance(SECOND);
+        self.times.push(self.h.now());
+        self.h.send(HISTORY[n], json!({ "n": n })).await;
+        if n == 0 {
+            let other = self.other.clone();
+            self.h
+                .send_as(&other, HISTORY[n], json!({ "n": n }), None)
+                .await;
+        }
+        if n == 3 {
+            let now = self.h.now();
+            let held = settle(self.h.store(), now, |d| history_end(&self.label(d))).await;
+            assert_eq!(held.len(), 1, "the history fixture holds B3 only");
+            self.held = held.into_iter().next().map(|claim| claim.lease);
+        }
+    }
+
+    /// Endpoint letter and event number.
+    fn label(&self, delivery: &Delivery) -> String {
+        let endpoints = [(&self.a, 'A'), (&self.b, 'B'), (&self.g, 'G')];
+        let letter = endpoints
+            .iter()
+            .find(|(id, _)| **id == delivery.endpoint_id)
+            .map_or('?', |(_, letter)| *letter);
+        let n = self.times.iter().position(|t| *t == delivery.created_at);
+        format!("{letter}{}", n.map_or("?".to_owned(), |n| n.to_string()))
+    }
+
+    async fn read_labels(&self) -> BTreeMap<String, DeliveryId> {
+        let all = self.everything().await;
+        let labels: BTreeMap<String, DeliveryId> = all
+            .values()
+            .map(|d| (self.label(d), d.id.clone()))
+            .collect();
+        let names: Vec<&str> = labels.keys().map(String::as_str).collect();
+        assert_eq!(names, HISTORY_LABELS, "the history fixture's deliveries");
+        assert_eq!(all.len(), HISTORY_LABELS.len(), "history deliveries");
+        labels
+    }
+
+    fn held(&self) -> &Lease {
+        self.held.as_ref().expect("the history fixture holds B3")
+    }
+
+    fn id(&self, label: &str) -> DeliveryId {
+        self.labels
+            .get(label)
+            .cloned()
+            .unwrap_or_else(|| panic!("the history fixture has no delivery {label}"))
+    }
+
+    /// The deliveries `labels`, newest first.
+    fn ids(&self, labels: &[&str]) -> Vec<DeliveryId> {
+        let mut ids = sorted(labels.iter().map(|l| self.id(l)).collect());
+        ids.reverse();
+        ids
+    }
+
+    /// Every delivery of both tenants, by id.
+    async fn everything(&self) -> BTreeMap<DeliveryId, Delivery> {
+        let mut all = BTreeMap::new();
+        for tenant in [&self.h.tenant, &self.other] {
+            for delivery in self.h.deliveries_in(tenant, &no_filter()).await {
+                all.insert(delivery.id.clone(), delivery);
+            }
+        }
+        all
+    }
+
+    /// Since `before`, exactly the deliveries `labels` changed, each into
+    /// `expected` of what it was.
+    async fn check_only_changed(
+        &self,
+        before: &BTreeMap<DeliveryId, Delivery>,
+        labels: &[&str],
+        expected: impl Fn(&Delivery) -> Delivery,
+        what: &str,
+    ) {
+        let after = self.everything().await;
+        let keys = |m: &BTreeMap<DeliveryId, Delivery>| m.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(
+            keys(&after),
+            keys(before),
+            "{what}: deliveries came or went"
+        );
+        let changed: Vec<DeliveryId> = after
+            .iter()
+            .filter(|(id, d)| before.get(*id) != Some(*d))
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert_eq!(changed, sorted(self.ids(labels)), "{what}: what changed");
+        for label in labels {
+            let id = self.id(label);
+            assert_eq!(after[&id], expected(&before[&id]), "{what}: {label}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Deliveries: sending
+// ---------------------------------------------------------------------------
+
+/// Endpoints of every kind; the ids of those subscribed to `invoice.paid`,
+/// ascending.
+async fn create_fan_out_fixture(h: &Harness) -> Vec<EndpointId> {
+    let make = async |new: NewEndpoint| h.create(new).await.endpoint.id;
+    let subscribed = vec![
+        make(request(1).event_types(["invoice.paid"])).await,
+        make(request(2).event_types(["invoice.*"])).await,
+        make(request(3)).await,
+    ];
+    make(request(4).event_types(["customer.*", "invoice.created"])).await;
+    make(request(5).disabled()).await;
+    make(request(6).event_types(["invoice.paid"]).disabled()).await;
+    let deleted = make(request(7).event_types(["invoice.paid"])).await;
+    h.delete(&deleted).await;
+    h.create_in(&tenant("globex"), request(8)).await;
+    sorted(subscribed)
+}
+
+/// A delivery of `event` as sent: pending, due at once, never attempted.
+fn fresh(delivery: &Delivery, event: &Event) -> Delivery {
+    Delivery {
+        id: delivery.id.clone(),
+        tenant: event.tenant.clone(),
+        event_id: event.id.clone(),
+        endpoint_id: delivery.endpoint_id.clone(),
+        event_type: event.event_type.clone(),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        scheduled_attempts: 0,
+        next_trigger: Trigger::Scheduled,
+        created_at: event.created_at,
+        last_attempt_at: None,
+        next_attempt_at: Some(event.created_at),
+        last_response_status: None,
+        failure_reason: None,
+    }
+}
+
+/// A send queues one delivery per active subscriber of the tenant (exact
+/// name, `group.*`, no filter), all of one stored event, pending and due now.
+pub async fn send_fans_out_to_active_subscribers(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let subscribed = create_fan_out_fixture(&h).await;
+    h.advance(SECOND);
+    let sent = h.send("invoice.paid", json!({"invoice": "in_1"})).await;
+    assert_eq!(sent.deliveries, 3, "deliveries counted");
+    let event = h.event(&sent.event_id).await;
+    let stored = (&event.tenant, &*event.event_type, event.created_at);
+    assert_eq!(stored, (&h.tenant, "invoice.paid", h.now()), "the event");
+
+    let listed = h.deliveries().await;
+    let to = sorted(listed.iter().map(|d| d.endpoint_id.clone()).collect());
+    assert_eq!(to, subscribed, "the endpoints delivered to");
+    for delivery in &listed {
+        assert_eq!(delivery, &fresh(delivery, &event), "a new delivery");
+    }
+    let theirs = h.deliveries_in(&tenant("globex"), &no_filter()).await;
+    assert!(
+        theirs.is_empty(),
+        "another tenant got deliveries: {theirs:?}"
+    );
+
+    let claims = h.claim("worker", 100).await;
+    let listed_ids = sorted(listed.iter().map(|d| d.id.clone()).collect());
+    assert_eq!(sorted(claimed(&claims)), listed_ids, "what is due");
+    for claim in &claims {
+        assert_eq!(claim.event, event, "the event a claim carries");
+    }
+}
+
+/// The body's envelope: exactly `type`, `timestamp` (RFC 3339) and `data`.
+#[track_caller]
+fn check_envelope(body: &str, event_type: &str, at: Timestamp) -> serde_json::Value {
+    let parsed = parse_json(body);
+    let keys: Vec<&str> = parsed
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        sorted(keys),
+        ["data", "timestamp", "type"],
+        "keys of {body}"
+    );
+    assert_eq!(parsed["type"], event_type, "type in {body}");
+    assert_eq!(parsed["timestamp"], at.to_string(), "timestamp in {body}");
+    parsed
+}
+
+/// The body is the Standard Webhooks envelope around the payload, which
+/// goes in byte for byte, and is what a claim carries.
+pub async fn send_wraps_payload_in_envelope(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    h.create(request(1)).await;
+    h.advance(Duration::from_millis(1_234));
+    let text = r#"{ "invoice": "in_1",  "amount": 42.50, "lines": [1, "x"] }"#;
+    let event = h.event(&h.send("invoice.paid", text).await.event_id).await;
+    let envelope = check_envelope(&event.body, "invoice.paid", h.now());
+    assert_eq!(envelope["data"], parse_json(text), "data");
+    assert!(
+        event.body.contains(text),
+        "data not verbatim: {}",
+        event.body
+    );
+    let claim = claim_one(h.store(), "worker", h.now()).await;
+    assert_eq!(claim.event.body, event.body, "the body delivered");
+
+    h.advance(SECOND);
+    let value = json!({"customer": "cus_1", "tags": ["a", "b"]});
+    let sent = h.send("customer.created", value.clone()).await;
+    let event = h.event(&sent.event_id).await;
+    let envelope = check_envelope(&event.body, "customer.created", h.now());
+    assert_eq!(envelope["data"], value, "data given as a value");
+}
+
+/// With the envelope off, the body is the payload as given.
+pub async fn send_without_envelope_delivers_payload_as_is(store: Arc<dyn Store>) {
+    let h = Harness::configured(store, |b| b.event_types(catalog()).envelope(false)).await;
+    h.create(request(1)).await;
+    let text = r#"[1, 2.50, {"a": null}]"#;
+    let event = h.event(&h.send("invoice.paid", text).await.event_id).await;
+    assert_eq!(&*event.body, text, "the body of a text payload");
+    let claim = claim_one(h.store(), "worker", h.now()).await;
+    assert_eq!(&*claim.event.body, text, "the body delivered");
+
+    let value = json!({"k": true, "n": [1, 2]});
+    let event = h
+        .event(&h.send("invoice.paid", value.clone()).await.event_id)
+        .await;
+    assert_eq!(
+        parse_json(&event.body),
+        value,
+        "the body of a value payload"
+    );
+}
+
+/// The payload limit of [`send_refusals_store_nothing`].
+const SMALL_LIMIT: usize = 64;
+
+/// A JSON object exactly `len` bytes long (at least 10).
+fn padded(len: usize) -> String {
+    format!(r#"{{"pad":"{}"}}"#, "x".repeat(len - 10))
+}
+
+/// A send that must be refused, naming `field`.
+struct RefusedSend {
+    what: &'static str,
+    field: &'static str,
+    event_type: &'static str,
+    payload: String,
+    key: String,
+}
+
+fn refused(what: &'static str, field: &'static str, event_type: &'static str) -> RefusedSend {
+    RefusedSend {
+        what,
+        field,
+        event_type,
+        payload: padded(20),
+        key: SEND_KEY.to_owned(),
+    }
+}
+
+fn refused_sends() -> Vec<RefusedSend> {
+    let payload = |r: RefusedSend, payload: &str| RefusedSend {
+        payload: payload.to_owned(),
+        ..r
+    };
+    let key = |r: RefusedSend, key: &str| RefusedSend {
+        key: key.to_owned(),
+        ..r
+    };
+    let bad_key = |what| refused(what, "idempotency_key", "invoice.paid");
+    let bad_payload = |what| refused(what, "payload", "invoice.paid");
+    vec![
+        refused("an undeclared type", "event_type", "invoice.refunded"),
+        refused("a pattern as the type", "event_type", "invoice.*"),
+        payload(bad_payload("cut-off JSON"), r#"{"a":"#),
+        payload(bad_payload("trailing text"), "{} {}"),
+        payload(bad_payload("one byte over"), &padded(SMALL_LIMIT + 1)),
+        key(bad_key("an empty key"), ""),
+        key(bad_key("a non-ASCII key"), "clé"),
+        key(bad_key("a key with a newline"), "a\nb"),
+        key(bad_key("a 256-character key"), &"k".repeat(256)),
+    ]
+}
+
+/// Every refused send names its field and stores nothing: no event, no
+/// delivery, not even its idempotency key.
+pub async fn send_refusals_store_nothing(store: Arc<dyn Store>) {
+    let h = Harness::configured(store, |b| {
+        b.event_types(catalog()).max_payload_bytes(SMALL_LIMIT)
+    })
+    .await;
+    h.create(request(1)).await;
+    for r in refused_sends() {
+        let result = h
+            .webhooks
+            .send(&h.tenant, r.event_type, r.payload, Some(&r.key))
+            .await;
+        assert_invalid(result, r.field, r.what);
+        h.assert_nothing_queued(r.what).await;
+    }
+    let at_limit = padded(SMALL_LIMIT);
+    let sent = h
+        .send_keyed("invoice.paid", at_limit.as_str(), SEND_KEY)
+        .await;
+    assert_eq!(sent.deliveries, 1, "a payload at the limit, with the key");
+    let retry = h
+        .send_keyed("invoice.paid", at_limit.as_str(), SEND_KEY)
+        .await;
+    assert_eq!(retry, sent, "the key after the refusals");
+}
+
+/// The deliveries of the tenant are `per_event` for each of `events`, and
+/// no others.
+async fn check_events_queued(h: &Harness, events: &[&Sent], per_event: usize) {
+    let mut counts: BTreeMap<EventId, usize> = BTreeMap::new();
+    for delivery in h.deliveries().await {
+        *counts.entry(delivery.event_id).or_default() += 1;
+    }
+    let expected: BTreeMap<EventId, usize> = events
+        .iter()
+        .map(|sent| (sent.event_id.clone(), per_event))
+        .collect();
+    assert_eq!(counts, expected, "deliveries per event");
+}
+
+/// A retry with the same key, type and payload answers the first `Sent` and
+/// queues nothing more.
+pub async fn send_idempotent_retry_returns_first_answer(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    h.two_receivers().await;
+    let first = h.keyed_paid(None).await;
+    assert_eq!(first.deliveries, 2, "the first send");
+    h.advance(HOUR);
+    h.keyed_paid(Some(&first)).await;
+    check_events_queued(&h, &[&first], 2).await;
+    let claims = h.claim("worker", 100).await;
+    assert_eq!(claims.len(), 2, "deliveries due after the retry");
+}
+
+/// A key reused with another type or payload is a Conflict that queues
+/// nothing and keeps the first answer.
+pub async fn send_key_reuse_with_other_event_conflicts(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    h.two_receivers().await;
+    let first = h.keyed_paid(None).await;
+    let others = [
+        (
+            "another payload",
+            "invoice.paid",
+            r#"{"invoice":"in_2","amount":4200}"#,
+        ),
+        ("another type", "invoice.voided", PAYLOAD),
+    ];
+    for (what, event_type, payload) in others {
+        let result = h
+            .webhooks
+            .send(&h.tenant, event_type, payload, Some(SEND_KEY))
+            .await;
+        assert_conflict(result, what);
+    }
+    check_events_queued(&h, &[&first], 2).await;
+    h.keyed_paid(Some(&first)).await;
+}
+
+/// Once the idempotency window has passed, the key sends again, and then
+/// remembers the new answer.
+pub async fn send_key_expires_after_window(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    h.two_receivers().await;
+    let first = h.keyed_paid(None).await;
+    h.advance(DEFAULT_IDEMPOTENCY_WINDOW - MS);
+    h.keyed_paid(Some(&first)).await;
+    h.advance(MS);
+    let second = h.keyed_paid(None).await;
+    assert_ne!(second.event_id, first.event_id, "an expired key answered");
+    check_events_queued(&h, &[&first, &second], 2).await;
+    h.advance(SECOND);
+    h.keyed_paid(Some(&second)).await;
+}
+
+/// The same key in two tenants, or for an endpoint and an event, is
+/// different keys.
+pub async fn send_keys_are_per_tenant_and_operation(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let other = tenant("globex");
+    let created = h.create_keyed(request(1), SEND_KEY).await;
+    h.create_in(&other, request(2)).await;
+    let mine = h.keyed_paid(None).await;
+    let theirs = h
+        .send_as(&other, "invoice.paid", PAYLOAD, Some(SEND_KEY))
+        .await;
+    assert_ne!(theirs.event_id, mine.event_id, "tenants shared an answer");
+    assert_eq!((mine.deliveries, theirs.deliveries), (1, 1), "deliveries");
+    check_events_queued(&h, &[&mine], 1).await;
+    let listed = h.deliveries_in(&other, &no_filter()).await;
+    let events: Vec<&EventId> = listed.iter().map(|d| &d.event_id).collect();
+    assert_eq!(events, [&theirs.event_id], "the other tenant's deliveries");
+
+    h.keyed_paid(Some(&mine)).await;
+    let again = h.create_keyed(request(1), SEND_KEY).await;
+    assert_eq!(again, created, "the endpoint's key after a send with it");
+}
+
+/// Twenty simultaneous sends with one key queue one event and all get its
+/// answer.
+pub async fn concurrent_idempotent_sends_queue_one_event(store: Arc<dyn Store>) {
+    const TASKS: usize = 20;
+    let h = Harness::new(store).await;
+    h.two_receivers().await;
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let tasks: Vec<JoinHandle<Result<Sent, Error>>> = (0..TASKS)
+        .map(|_| {
+            let (webhooks, tenant) = (Arc::clone(&h.webhooks), h.tenant.clone());
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let key = Some(SEND_KEY);
+                webhooks.send(&tenant, "invoice.paid", PAYLOAD, key).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        let answer = task.await.expect("a send task panicked");
+        answers.push(answer.unwrap_or_else(|e| panic!("a concurrent send failed: {e}")));
+    }
+    for answer in &answers {
+        assert_eq!(answer, &answers[0], "two answers for one key");
+    }
+    check_events_queued(&h, &[&answers[0]], 2).await;
+}
+
+/// An event nobody subscribes to is sent to nobody and still kept.
+pub async fn send_without_subscribers_keeps_the_event(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    h.create(request(1).event_types(["customer.*"])).await;
+    h.create(request(2).disabled()).await;
+    let sent = h.send("invoice.paid", PAYLOAD).await;
+    assert_eq!(sent.deliveries, 0, "deliveries counted");
+    let event = h.event(&sent.event_id).await;
+    assert_eq!(event.id, sent.event_id, "the event read back");
+    let envelope = check_envelope(&event.body, "invoice.paid", h.now());
+    assert_eq!(envelope["data"], parse_json(PAYLOAD), "its data");
+    h.assert_nothing_queued("an event without subscribers")
+        .await;
+}
+
+// ---------------------------------------------------------------------------
+// Deliveries: claims, leases and attempts (the backend itself)
+// ---------------------------------------------------------------------------
+
+/// Each claim is `delivering` as stored, carries `event`, and is leased to
+/// `worker` until `now + LEASE`.
+async fn check_claims(
+    store: &Arc<dyn Store>,
+    claims: &[Claim],
+    event: &Event,
+    worker: &str,
+    now: Timestamp,
+) {
+    for claim in claims {
+        let id = &claim.delivery.id;
+        let status = claim.delivery.status;
+        assert_eq!(status, DeliveryStatus::Delivering, "{id} as claimed");
+        let stored = stored_delivery(store, &event.tenant, id).await;
+        assert_eq!(stored.as_ref(), Some(&claim.delivery), "{id} as stored");
+        assert_eq!(&claim.event, event, "the event of {id}");
+        let lease = Lease {
+            delivery_id: id.clone(),
+            worker: worker.to_owned(),
+            expires_at: now.saturating_add(LEASE),
+        };
+        assert_eq!(claim.lease, lease, "the lease on {id}");
+    }
+}
+
+/// Only due deliveries are claimed, the longest overdue first, at most
+/// `limit`, and none twice while its lease holds.
+pub async fn claim_due_takes_due_deliveries_oldest_first(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let (s, t) = (h.store(), &h.tenant);
+    let dues = [
+        (1, secs(3)),
+        (2, secs(1)),
+        (3, secs(6)),
+        (4, secs(2)),
+        (5, secs(4)),
+    ];
+    let event = queue_raw(s, t, 1, &dues).await;
+    let first = claim_at(s, "w1", secs(4), 2).await;
+    assert_eq!(claimed(&first), dlv(&[2, 4]), "the two longest overdue");
+    check_claims(s, &first, &event, "w1", secs(4)).await;
+    let rest = claim_at(s, "w2", secs(4), 10).await;
+    assert_eq!(claimed(&rest), dlv(&[1, 5]), "the rest of what is due");
+    check_claims(s, &rest, &event, "w2", secs(4)).await;
+    let none = claim_at(s, "w3", secs(6).saturating_sub(MS), 10).await;
+    assert!(none.is_empty(), "claimed while leased or not due: {none:?}");
+    let last = claim_at(s, "w3", secs(6), 10).await;
+    assert_eq!(claimed(&last), dlv(&[3]), "due exactly now");
+}
+
+/// Once a lease has run out, another worker claims the delivery.
+pub async fn claim_due_again_after_lease_expiry(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let (s, t) = (h.store(), &h.tenant);
+    let event = queue_raw(s, t, 1, &[(1, START), (2, START)]).await;
+    let first = claim_at(s, "w1", START, 10).await;
+    assert_eq!(claimed(&first), dlv(&[1, 2]), "the first claim");
+    let expiry = START.saturating_add(LEASE);
+    let early = claim_at(s, "w2", expiry.saturating_sub(MS), 10).await;
+    assert!(early.is_empty(), "claimed under a live lease: {early:?}");
+    let again = claim_at(s, "w2", expiry, 10).await;
+    assert_eq!(claimed(&again), dlv(&[1, 2]), "claimed after the lease");
+    check_claims(s, &again, &event, "w2", expiry).await;
+    let third = claim_at(s, "w3", expiry, 10).await;
+    assert!(third.is_empty(), "claimed under the new lease: {third:?}");
+}
+
+/// A worker claiming up to 7 at a time until nothing is due; what it got.
+fn spawn_claimer(
+    store: Arc<dyn Store>,
+    worker: String,
+    barrier: Arc<Barrier>,
+    total: usize,
+) -> JoinHandle<Vec<DeliveryId>> {
+    tokio::spawn(async move {
+        barrier.wait().await;
+        let mut got = Vec::new();
+        loop {
+            let claims = claim_at(&store, &worker, START, 7).await;
+            if claims.is_empty() {
+                return got;
+            }
+            got.extend(claimed(&claims));
+            assert!(got.len() <= total, "{worker} claimed more than there is");
+            tokio::task::yield_now().await;
+        }
+    })
+}
+
+/// Eight workers claiming 200 due deliveries at once claim each exactly
+/// once.
+pub async fn concurrent_claims_never_share_a_delivery(store: Arc<dyn Store>) {
+    const CLAIMERS: usize = 8;
+    const PER_EVENT: u32 = 20;
+    let h = Harness::new(store).await;
+    let mut expected = Vec::new();
+    for e in 0..10 {
+        let dues: Vec<(u32, Timestamp)> =
+            (0..PER_EVENT).map(|d| (e * PER_EVENT + d, START)).collect();
+        queue_raw(h.store(), &h.tenant, e, &dues).await;
+        expected.extend(dues.iter().map(|(n, _)| numbered::<DeliveryId>("dlv_", *n)));
+    }
+    let barrier = Arc::new(Barrier::new(CLAIMERS));
+    let claimers: Vec<_> = (0..CLAIMERS)
+        .map(|w| {
+            let (store, barrier) = (Arc::clone(h.store()), Arc::clone(&barrier));
+            spawn_claimer(store, format!("w{w}"), barrier, expected.len())
+        })
+        .collect();
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.expect("a claimer panicked"));
+    }
+    assert_eq!(all.len(), expected.len(), "claims made");
+    assert_eq!(sorted(all), expected, "every delivery claimed exactly once");
+}
+
+/// finish_attempt under the live lease stores the new state, appends the
+/// attempt (oldest first) and drops the lease.
+pub async fn finish_attempt_stores_state_and_attempts(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let (s, t) = (h.store(), &h.tenant);
+    let event = queue_raw(s, t, 1, &[(1, START), (2, START)]).await;
+    let id = &dlv(&[1])[0];
+    let first = claim_at(s, "w1", START, 1).await;
+    assert_eq!(claimed(&first), dlv(&[1]), "the first claim");
+    let (a1, retrying) = finish(s, &first[0], End::Retrying, START).await;
+    assert_eq!(stored_delivery(s, t, id).await, Some(retrying), "retrying");
+    assert_eq!(attempts_of(s, t, id).await, std::slice::from_ref(&a1), "one attempt");
+
+    let due = START.saturating_add(RETRY_AFTER);
+    let sibling = claim_at(s, "w1", due.saturating_sub(MS), 10).await;
+    assert_eq!(claimed(&sibling), dlv(&[2]), "before the retry is due");
+    let second = claim_one(s, "w2", due).await;
+    let (a2, delivered) = finish(s, &second, End::Delivered, due).await;
+    let detail = h.webhooks.delivery(t, id).await.expect("the delivery");
+    let expected = DeliveryDetail {
+        delivery: delivered,
+        attempt_log: vec![a1, a2],
+        event,
+    };
+    assert_eq!(detail, expected, "the delivery, its attempts and its event");
+
+    let (a3, again) = attempt_result(&second.delivery, End::Failed, due);
+    let reused = s.finish_attempt(&second.lease, a3, again).await;
+    assert!(!reused.expect("finish"), "a lease recorded twice");
+    assert_eq!(attempts_of(s, t, id).await.len(), 2, "attempts after reuse");
+    let later = claim_at(s, "w3", after(HOUR), 10).await;
+    assert_eq!(
+        claimed(&later),
+        dlv(&[2]),
+        "a delivered delivery is claimed"
+    );
+}
+
+/// A worker whose lease was taken over records nothing and releases
+/// nothing; the new holder records.
+pub async fn finish_attempt_after_takeover_is_refused(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let (s, t) = (h.store(), &h.tenant);
+    queue_raw(s, t, 1, &[(1, START)]).await;
+    let id = &dlv(&[1])[0];
+    let stale = claim_one(s, "w1", START).await;
+    let takeover = START.saturating_add(LEASE);
+    let live = claim_one(s, "w2", takeover).await;
+    let late = takeover.saturating_add(SECOND);
+    let (attempt, next) = attempt_result(&stale.delivery, End::Delivered, late);
+    let recorded = s.finish_attempt(&stale.lease, attempt, next).await;
+    assert!(!recorded.expect("finish"), "a taken-over lease recorded");
+    s.release(&stale.lease, late).await.expect("release");
+    let stored = stored_delivery(s, t, id).await;
+    assert_eq!(
+        stored,
+        Some(live.delivery.clone()),
+        "after the stale worker"
+    );
+    assert!(
+        attempts_of(s, t, id).await.is_empty(),
+        "a stale attempt kept"
+    );
+    let freed = claim_at(s, "w3", late, 10).await;
+    assert!(freed.is_empty(), "a stale release freed it: {freed:?}");
+    let (attempt, delivered) = finish(s, &live, End::Delivered, late).await;
+    assert_eq!(stored_delivery(s, t, id).await, Some(delivered), "recorded");
+    assert_eq!(attempts_of(s, t, id).await, [attempt], "the new holder's");
+}
+
+/// After release, the delivery as claimed but back in `status`, due at `at`;
+/// the released lease records nothing.
+async fn check_released(
+    store: &Arc<dyn Store>,
+    claim: &Claim,
+    status: DeliveryStatus,
+    at: Timestamp,
+) {
+    let id = &claim.delivery.id;
+    let expected = Delivery {
+        status,
+        next_attempt_at: Some(at),
+        ..claim.delivery.clone()
+    };
+    let stored = stored_delivery(store, &claim.delivery.tenant, id).await;
+    assert_eq!(stored, Some(expected), "{id} after release");
+    let (attempt, next) = attempt_result(&claim.delivery, End::Delivered, at);
+    let recorded = store.finish_attempt(&claim.lease, attempt, next).await;
+    assert!(!recorded.expect("finish"), "a released lease recorded");
+}
+
+/// Release gives a delivery back with its status before the claim, due at
+/// the given time.
+pub async fn release_puts_delivery_back(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let (s, t) = (h.store(), &h.tenant);
+    queue_raw(s, t, 1, &[(1, START), (2, START)]).await;
+    let claims = claim_at(s, "w1", START, 10).await;
+    assert_eq!(claimed(&claims), dlv(&[1, 2]), "the first claim");
+    finish(s, &claims[0], End::Retrying, START).await;
+    let back_at = secs(10);
+    s.release(&claims[1].lease, back_at).await.expect("release");
+    check_released(s, &claims[1], DeliveryStatus::Pending, back_at).await;
+    let early = claim_at(s, "w2", back_at.saturating_sub(MS), 10).await;
+    assert!(early.is_empty(), "claimed before it is due: {early:?}");
+    let pending = claim_one(s, "w2", back_at).await;
+    finish(s, &pending, End::Delivered, back_at).await;
+
+    let retry_at = START.saturating_add(RETRY_AFTER);
+    let retrying = claim_one(s, "w3", retry_at).await;
+    let back_at = retry_at.saturating_add(SECOND);
+    s.release(&retrying.lease, back_at).await.expect("release");
+    check_released(s, &retrying, DeliveryStatus::Retrying, back_at).await;
+    assert_eq!(next_due(s).await, Some(back_at), "due again");
+}
+
+/// next_due is the earliest due time or lease expiry, or None.
+pub async fn next_due_tracks_queue_and_leases(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let (s, t) = (h.store(), &h.tenant);
+    assert_eq!(next_due(s).await, None, "an empty store");
+    queue_raw(s, t, 1, &[(1, secs(10)), (2, secs(5))]).await;
+    assert_eq!(next_due(s).await, Some(secs(5)), "the earlier of two");
+    let second = claim_one(s, "w1", secs(5)).await;
+    assert_eq!(next_due(s).await, Some(secs(10)), "the one left queued");
+    let first = claim_one(s, "w1", secs(10)).await;
+    assert_eq!(next_due(s).await, Some(secs(35)), "the first lease's end");
+    finish(s, &second, End::Delivered, secs(11)).await;
+    assert_eq!(next_due(s).await, Some(secs(40)), "the other lease's end");
+    finish(s, &first, End::Retrying, secs(12)).await;
+    assert_eq!(next_due(s).await, Some(secs(72)), "the retry");
+    let retry = claim_one(s, "w2", secs(72)).await;
+    finish(s, &retry, End::Failed, secs(72)).await;
+    assert_eq!(next_due(s).await, None, "everything final");
+}
+
+/// An enqueue that clashes with stored ids stores nothing, not even its
+/// key; keys hold by the times passed in.
+pub async fn backend_enqueue_is_all_or_nothing(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let (s, t) = (h.store(), &h.tenant);
+    let first = queue_raw(s, t, 1, &[(1, START), (2, START)]).await;
+    let key = record(t, "event.send", "k", START);
+    let second = raw_event(t, 2);
+    let clash = vec![
+        raw_delivery(&second, 3, START),
+        raw_delivery(&second, 2, START),
+    ];
+    let result = s.enqueue(second.clone(), clash, Some(key.clone())).await;
+    assert!(result.is_err(), "a duplicate delivery id: {result:?}");
+    let again = vec![raw_delivery(&first, 4, START)];
+    let result = s.enqueue(first.clone(), again, None).await;
+    assert!(result.is_err(), "a duplicate event id: {result:?}");
+    let event = s.event(t, &second.id).await.expect("event");
+    assert_eq!(event, None, "a refused enqueue stored its event");
+    for (n, event_id) in [(2, Some(&first.id)), (3, None), (4, None)] {
+        let stored = stored_delivery(s, t, &dlv(&[n])[0]).await;
+        assert_eq!(
+            stored.as_ref().map(|d| &d.event_id),
+            event_id,
+            "delivery {n}"
+        );
+    }
+    check_enqueue_keys(s, t, &key).await;
+}
+
+async fn check_enqueue_keys(s: &Arc<dyn Store>, t: &TenantId, key: &IdempotencyRecord) {
+    let enqueue = async |n: u32, record: IdempotencyRecord| {
+        let event = raw_event(t, n);
+        let deliveries = vec![raw_delivery(&event, n, START)];
+        s.enqueue(event, deliveries, Some(record))
+            .await
+            .expect("enqueue")
+    };
+    assert_eq!(
+        enqueue(5, key.clone()).await,
+        Inserted::Created,
+        "the key is free"
+    );
+    let live = record(t, "event.send", "k", START.saturating_add(HOUR - MS));
+    assert_eq!(
+        enqueue(6, live).await,
+        Inserted::Existing(key.clone()),
+        "live"
+    );
+    let event = s.event(t, &numbered("msg_", 6)).await.expect("event");
+    assert_eq!(event, None, "stored under a live key");
+    let renewed = record(t, "event.send", "k", START.saturating_add(HOUR));
+    assert_eq!(
+        enqueue(7, renewed).await,
+        Inserted::Created,
+        "at expires_at"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Deliveries: history
+// ---------------------------------------------------------------------------
+
+/// Sends `count` events, letting the clock tick now and then; their ids in
+/// order.
+async fn send_many(h: &Harness, count: usize) -> Vec<EventId> {
+    let mut sent = Vec::with_capacity(count);
+    for n in 0..count {
+        if n % 3 == 0 {
+            h.advance(MS);
+        }
+        sent.push(h.send("invoice.paid", json!({ "n": n })).await.event_id);
+    }
+    sent
+}
+
+/// `seen` holds each pair of `events` and `endpoints` once, newest first.
+#[track_caller]
+fn check_newest_first(seen: &[Delivery], events: &[EventId], endpoints: &[EndpointId]) {
+    let ids: Vec<&DeliveryId> = seen.iter().map(|d| &d.id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] > w[1]),
+        "not by id descending: {ids:?}"
+    );
+    let order = |d: &Delivery| events.iter().position(|e| *e == d.event_id);
+    let later_first = seen.windows(2).all(|w| order(&w[0]) >= order(&w[1]));
+    assert!(later_first, "an older event listed before a newer one");
+    let pairs: BTreeSet<(EventId, EndpointId)> = seen
+        .iter()
+        .map(|d| (d.event_id.clone(), d.endpoint_id.clone()))
+        .collect();
+    let expected: BTreeSet<(EventId, EndpointId)> = events
+        .iter()
+        .flat_map(|e| endpoints.iter().map(move |p| (e.clone(), p.clone())))
+        .collect();
+    assert_eq!(pairs, expected, "the deliveries listed");
+    assert_eq!(seen.len(), expected.len(), "a delivery listed twice");
+}
+
+/// Pages of 5 over 24 deliveries, forward then back: newest first, each
+/// once, cursors only where there is more.
+pub async fn delivery_pages_walk_forward_and_back(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let a = h.create(request(1)).await.endpoint.id;
+    let b = h.create(request(2)).await.endpoint.id;
+    let events = send_many(&h, 12).await;
+    let (h, all) = (&h, &no_filter());
+    let fetch =
+        |request: PageRequest| async move { h.delivery_page(&h.tenant, all, &request).await };
+    let pages = follow_next(5, fetch).await;
+    let sizes: Vec<usize> = pages.iter().map(|p| p.data.len()).collect();
+    assert_eq!(sizes, [5, 5, 5, 5, 4], "page sizes");
+    check_forward_cursors(&pages);
+    let seen: Vec<Delivery> = pages.iter().flat_map(|p| p.data.clone()).collect();
+    check_newest_first(&seen, &events, &sorted(vec![a, b]));
+
+    let back = follow_prev(&pages[4], 5, fetch).await;
+    assert_eq!(back.len(), 4, "pages behind the last one");
+    check_walked_back(&pages, &back, |d| d.id.clone());
+}
+
+/// Each query of the history fixture: what, the filter, the labels listed.
+fn history_queries(f: &History) -> Vec<(&'static str, DeliveryFilter, Vec<&'static str>)> {
+    let t = &f.times;
+    let status = |status| DeliveryFilter {
+        status: Some(status),
+        ..no_filter()
+    };
+    let endpoint = |id: &EndpointId| DeliveryFilter {
+        endpoint_id: Some(id.clone()),
+        ..no_filter()
+    };
+    let paid = DeliveryFilter {
+        event_type: Some("invoice.paid".into()),
+        ..no_filter()
+    };
+    let between = |from: Option<Timestamp>, to: Option<Timestamp>| DeliveryFilter {
+        created_from: from,
+        created_to: to,
+        ..no_filter()
+    };
+    let combined = DeliveryFilter {
+        status: Some(DeliveryStatus::Failed),
+        endpoint_id: Some(f.a.clone()),
+        ..paid.clone()
+    };
+    vec![
+        (
+            "no filter",
+            no_filter(),
+            vec!["A0", "B0", "B1", "A2", "B2", "B3", "A4", "B4"],
+        ),
+        (
+            "failed",
+            status(DeliveryStatus::Failed),
+            vec!["A0", "B1", "A2"],
+        ),
+        ("delivered", status(DeliveryStatus::Delivered), vec!["B0"]),
+        ("retrying", status(DeliveryStatus::Retrying), vec!["B2"]),
+        ("delivering", status(DeliveryStatus::Delivering), vec!["B3"]),
+        ("pending", status(DeliveryStatus::Pending), vec!["A4", "B4"]),
+        ("endpoint A", endpoint(&f.a), vec!["A0", "A2", "A4"]),
+        ("globex's endpoint", endpoint(&f.g), vec![]),
+        ("invoice.paid", paid, vec!["A0", "B0", "A4", "B4"]),
+        (
+            "from event 2",
+            between(Some(t[2]), None),
+            vec!["A2", "B2", "B3", "A4", "B4"],
+        ),
+        (
+            "before event 2",
+            between(None, Some(t[2])),
+            vec!["A0", "B0", "B1"],
+        ),
+        (
+            "events 1 to 3",
+            between(Some(t[1]), Some(t[3])),
+            vec!["B1", "A2", "B2"],
+        ),
+        ("failed invoice.paid to A", combined, vec!["A0"]),
+    ]
+}
+
+/// Status, endpoint, event-type and time filters, also across pages.
+pub async fn delivery_listing_applies_filters(store: Arc<dyn Store>) {
+    let f = History::new(store).await;
+    let h = &f.h;
+    for (what, filter, labels) in history_queries(&f) {
+        let filter = &filter;
+        let fetch = |request: PageRequest| async move {
+            h.delivery_page(&h.tenant, filter, &request).await
+        };
+        let pages = follow_next(2, fetch).await;
+        let seen: Vec<DeliveryId> = pages
+            .iter()
+            .flat_map(|p| p.data.iter().map(|d| d.id.clone()))
+            .collect();
+        assert_eq!(seen, f.ids(&labels), "filter {what}");
+        let (_, full) = pages.split_last().expect("at least one page");
+        assert!(
+            full.iter().all(|p| p.data.len() == 2),
+            "filter {what}: a short page"
+        );
+    }
+}
+
+/// Another tenant's events and deliveries cannot be read, listed, retried
+/// or ended, through the facade or the store.
+pub async fn deliveries_are_isolated_by_tenant(store: Arc<dyn Store>) {
+    let f = History::new(store).await;
+    let (h, s, theirs) = (&f.h, f.h.store(), &f.other);
+    let before = f.everything().await;
+    let a0 = f.id("A0");
+    let event = before[&a0].event_id.clone();
+    assert_eq!(
+        attempts_of(s, &h.tenant, &a0).await.len(),
+        1,
+        "A0's attempts"
+    );
+    assert_not_found(h.webhooks.event(theirs, &event).await, "an event");
+    assert_not_found(h.webhooks.delivery(theirs, &a0).await, "a delivery");
+    assert_eq!(
+        s.event(theirs, &event).await.expect("event"),
+        None,
+        "store.event"
+    );
+    assert_eq!(
+        stored_delivery(s, theirs, &a0).await,
+        None,
+        "store.delivery"
+    );
+    assert!(
+        attempts_of(s, theirs, &a0).await.is_empty(),
+        "store.attempts"
+    );
+    let listed: Vec<DeliveryId> = h
+        .deliveries_in(theirs, &no_filter())
+        .await
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(listed, f.ids(&["G0"]), "the other tenant's listing");
+    check_untouchable_by(&f, theirs, &a0).await;
+    f.check_only_changed(&before, &[], Delivery::clone, "another tenant's writes")
+        .await;
+
+    let g0 = f.id("G0");
+    assert_not_found(h.webhooks.delivery(&h.tenant, &g0).await, "the other way");
+    let their_event = before[&g0].event_id.clone();
+    assert_not_found(
+        h.webhooks.event(&h.tenant, &their_event).await,
+        "their event",
+    );
+}
+
+/// `tenant` can neither requeue nor end delivery `id` nor its endpoint's.
+async fn check_untouchable_by(f: &History, tenant: &TenantId, id: &DeliveryId) {
+    let (w, s, now, since) = (&f.h.webhooks, f.h.store(), f.h.now(), f.times[0]);
+    assert_not_found(w.retry_delivery(tenant, id).await, "retry_delivery");
+    assert_not_found(s.requeue(tenant, id, now).await, "store.requeue");
+    let bulk = w.retry_failed(tenant, Some(&f.a), since).await;
+    assert_not_found(bulk, "retry_failed of another tenant's endpoint");
+    let requeued = s.requeue_failed(tenant, Some(&f.a), since, now).await;
+    assert_eq!(requeued.expect("requeue_failed"), 0, "store.requeue_failed");
+    let ended = s.fail_queued(tenant, &f.a, "stolen").await;
+    assert_eq!(ended.expect("fail_queued"), 0, "store.fail_queued");
+}
+
+// ---------------------------------------------------------------------------
+// Deliveries: retries by hand and ending queued deliveries
+// ---------------------------------------------------------------------------
+
+/// retry_delivery queues a failed, delivered or retrying delivery by hand,
+/// due now, and touches no other; unknown ids are NotFound.
+pub async fn retry_delivery_requeues_only_it(store: Arc<dyn Store>) {
+    let f = History::new(store).await;
+    let h = &f.h;
+    for label in ["A0", "B0", "B2"] {
+        h.advance(SECOND);
+        let (before, now) = (f.everything().await, h.now());
+        let id = f.id(label);
+        let returned = h.webhooks.retry_delivery(&h.tenant, &id).await;
+        let returned = returned.unwrap_or_else(|e| panic!("retrying {label}: {e}"));
+        assert_eq!(returned, requeued(&before[&id], now), "{label} as returned");
+        let what = format!("retrying {label}");
+        f.check_only_changed(&before, &[label], |d| requeued(d, now), &what)
+            .await;
+    }
+    let unknown: DeliveryId = numbered("dlv_", 999);
+    let result = h.webhooks.retry_delivery(&h.tenant, &unknown).await;
+    assert_not_found(result, "retrying an unknown delivery");
+}
+
+/// While an attempt is in flight under a live lease, retry_delivery is a
+/// Conflict; once the lease has ended it queues the delivery, and the old
+/// lease records nothing more.
+pub async fn retry_delivery_waits_for_the_lease(store: Arc<dyn Store>) {
+    let f = History::new(store).await;
+    let (h, b3, held) = (&f.h, f.id("B3"), f.held());
+    let before = f.everything().await;
+    for at in [h.now(), held.expires_at.saturating_sub(MS)] {
+        h.clock.set(at);
+        let result = h.webhooks.retry_delivery(&h.tenant, &b3).await;
+        assert_conflict(result, &format!("retrying in flight at {at}"));
+    }
+    f.check_only_changed(&before, &[], Delivery::clone, "a refused retry")
+        .await;
+    h.clock.set(held.expires_at);
+    let returned = h.webhooks.retry_delivery(&h.tenant, &b3).await;
+    let returned = returned.expect("retrying once the lease ended");
+    assert_eq!(returned, requeued(&before[&b3], h.now()), "B3 as returned");
+    let (attempt, next) = attempt_result(&before[&b3], End::Delivered, h.now());
+    let recorded = h.store().finish_attempt(held, attempt, next).await;
+    assert!(!recorded.expect("finish"), "the old lease recorded");
+    let stored = stored_delivery(h.store(), &h.tenant, &b3).await;
+    assert_eq!(stored, Some(returned), "B3 after the old lease tried");
+    assert!(
+        attempts_of(h.store(), &h.tenant, &b3).await.is_empty(),
+        "attempts"
+    );
+}
+
+/// retry_failed queues the tenant's failed deliveries created at or after
+/// `since`, of one endpoint if given, and counts them.
+pub async fn retry_failed_requeues_failed_since(store: Arc<dyn Store>) {
+    let f = History::new(store).await;
+    let (h, t) = (&f.h, &f.times);
+    let steps: [(Option<&EndpointId>, Timestamp, &[&str]); 5] = [
+        (Some(&f.a), t[1], &["A2"]),
+        (None, t[1].saturating_add(MS), &[]),
+        (None, t[1], &["B1"]),
+        (None, t[0], &["A0"]),
+        (None, t[0], &[]),
+    ];
+    for (endpoint, since, labels) in steps {
+        h.advance(SECOND);
+        let (before, now) = (f.everything().await, h.now());
+        let count = h.webhooks.retry_failed(&h.tenant, endpoint, since).await;
+        let what = format!("retry_failed({endpoint:?}, {since})");
+        assert_eq!(count.expect("retry_failed"), labels.len() as u64, "{what}");
+        f.check_only_changed(&before, labels, |d| requeued(d, now), &what)
+            .await;
+    }
+    let unknown = h
+        .webhooks
+        .retry_failed(&h.tenant, Some(&raw_id(999)), t[0])
+        .await;
+    assert_not_found(unknown, "retry_failed of an unknown endpoint");
+    let before = f.everything().await;
+    let theirs = h.webhooks.retry_failed(&f.other, None, t[0]).await;
+    assert_eq!(theirs.expect("retry_failed"), 1, "the other tenant's");
+    let now = h.now();
+    f.check_only_changed(&before, &["G0"], |d| requeued(d, now), "G0")
+        .await;
+}
+
+/// fail_queued ends the pending and retrying deliveries of one endpoint,
+/// and only them.
+pub async fn fail_queued_ends_only_queued_deliveries(store: Arc<dyn Store>) {
+    const REASON: &str = "endpoint deleted";
+    let f = History::new(store).await;
+    let (s, t) = (f.h.store(), &f.h.tenant);
+    let before = f.everything().await;
+    let count = s.fail_queued(t, &f.b, REASON).await.expect("fail_queued");
+    assert_eq!(count, 2, "deliveries ended");
+    f.check_only_changed(&before, &["B2", "B4"], |d| ended(d, REASON), "B")
+        .await;
+    let again = s.fail_queued(t, &f.b, REASON).await.expect("fail_queued");
+    assert_eq!(again, 0, "a second time");
+    let late = f.times[3].saturating_add(RETRY_AFTER + MINUTE);
+    let claims = claim_at(s, "worker", late, 100).await;
+    assert_eq!(
+        sorted(claimed(&claims)),
+        sorted(f.ids(&["A4", "B3"])),
+        "still due"
     );
 }

@@ -16,8 +16,11 @@ use async_trait::async_trait;
 
 use crate::clock::Timestamp;
 use crate::error::Error;
-use crate::id::EndpointId;
-use crate::model::{EndpointFilter, EventType, PageRequest, StoredEndpoint, TenantId};
+use crate::id::{DeliveryId, EndpointId, EventId};
+use crate::model::{
+    Attempt, Delivery, DeliveryFilter, EndpointFilter, Event, EventType, PageRequest,
+    StoredEndpoint, TenantId,
+};
 
 #[cfg(feature = "test-support")]
 pub mod conformance;
@@ -151,8 +154,139 @@ pub trait CatalogStore: Send + Sync + fmt::Debug {
     async fn event_type(&self, name: &str) -> Result<Option<EventType>, Error>;
 }
 
+/// A worker's hold on a claimed delivery until `expires_at`.
+///
+/// While it holds, no other worker claims the delivery. Once it expires the
+/// delivery can be claimed again, so a worker that died loses nothing; and
+/// a worker whose lease was taken over can no longer record its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The delivery held.
+    pub delivery_id: DeliveryId,
+    /// The worker holding it.
+    pub worker: String,
+    /// When the hold ends.
+    pub expires_at: Timestamp,
+}
+
+/// A delivery claimed for an attempt, with its event and its lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The delivery, as stored when claimed (status `delivering`).
+    pub delivery: Delivery,
+    /// The event to deliver.
+    pub event: Event,
+    /// The claim's lease.
+    pub lease: Lease,
+}
+
+/// Keeps events, their deliveries and the attempts made, and hands out due
+/// deliveries to workers.
+///
+/// A delivery is *due* when it is `pending` or `retrying` with
+/// `next_attempt_at` at or before now, or `delivering` with an expired lease.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync + fmt::Debug {
+    /// Stores an event and its deliveries atomically: all or nothing.
+    ///
+    /// With `idempotency`, as for [`EndpointStore::insert_endpoint`]: a live
+    /// record for the same tenant, scope and key is returned and nothing is
+    /// stored.
+    async fn enqueue(
+        &self,
+        event: Event,
+        deliveries: Vec<Delivery>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Result<Inserted, Error>;
+
+    /// Leases up to `limit` due deliveries to `worker` until `lease_until`,
+    /// the longest overdue first, and marks them `delivering`.
+    ///
+    /// Two concurrent claims never return the same delivery.
+    async fn claim_due(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Claim>, Error>;
+
+    /// Appends `attempt` and stores `delivery` (its new state) if `lease`
+    /// is still the delivery's lease, and drops the lease. Returns whether
+    /// it did; `false` means another worker took the delivery over.
+    async fn finish_attempt(
+        &self,
+        lease: &Lease,
+        attempt: Attempt,
+        delivery: Delivery,
+    ) -> Result<bool, Error>;
+
+    /// Gives a claimed delivery back without an attempt (on shutdown): it is
+    /// due again at `now` with its status before the claim. Nothing happens
+    /// if the lease no longer holds.
+    async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error>;
+
+    /// The earliest time a delivery becomes due, if any is queued or leased.
+    async fn next_due(&self) -> Result<Option<Timestamp>, Error>;
+
+    /// The event `id` of `tenant`.
+    async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>, Error>;
+
+    /// The delivery `id` of `tenant`.
+    async fn delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, Error>;
+
+    /// The attempts at delivery `id` of `tenant`, oldest first.
+    async fn attempts(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Vec<Attempt>, Error>;
+
+    /// Up to `page.limit + 1` deliveries of `tenant` passing `filter`, in the
+    /// page's direction from its anchor, as for
+    /// [`EndpointStore::list_endpoints`].
+    async fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Delivery>, Error>;
+
+    /// Queues delivery `id` for an attempt by hand at `now`
+    /// ([`Delivery::queue_manual`]) and returns it.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if it does not exist for `tenant`;
+    /// [`Error::Conflict`] while it is `delivering`.
+    async fn requeue(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+        now: Timestamp,
+    ) -> Result<Delivery, Error>;
+
+    /// Queues by hand every `failed` delivery of `tenant` (of one endpoint if
+    /// given) created at or after `since`, and returns how many.
+    async fn requeue_failed(
+        &self,
+        tenant: &TenantId,
+        endpoint: Option<&EndpointId>,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, Error>;
+
+    /// Ends every queued (`pending` or `retrying`) delivery to `endpoint`
+    /// with `reason` ([`Delivery::fail`]) and returns how many.
+    async fn fail_queued(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        reason: &str,
+    ) -> Result<u64, Error>;
+}
+
 /// Everything hookshot stores; implemented for every type that implements
 /// each part.
-pub trait Store: EndpointStore + CatalogStore {}
+pub trait Store: EndpointStore + CatalogStore + DeliveryStore {}
 
-impl<T: EndpointStore + CatalogStore> Store for T {}
+impl<T: EndpointStore + CatalogStore + DeliveryStore> Store for T {}

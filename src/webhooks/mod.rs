@@ -1,11 +1,16 @@
 //! The facade an application holds: every management operation, validated,
 //! over any [`Store`].
 
+mod events;
+
+pub use events::Sent;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -26,6 +31,9 @@ pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// The longest rotation grace period allowed.
 pub const MAX_ROTATION_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// The largest event payload accepted by default: 256 KiB.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
 const CREATE_ENDPOINT_SCOPE: &str = "endpoint.create";
 
 /// Settings of a [`Webhooks`] instance.
@@ -39,6 +47,12 @@ pub struct Config {
     pub idempotency_window: Duration,
     /// How long a secret replaced by [`Webhooks::rotate_secret`] keeps signing.
     pub rotation_grace: Duration,
+    /// The largest payload [`Webhooks::send`] accepts, in bytes.
+    pub max_payload_bytes: usize,
+    /// Wrap payloads in the Standard Webhooks envelope
+    /// `{"type", "timestamp", "data"}` (the default), or deliver them as
+    /// they are.
+    pub envelope: bool,
 }
 
 impl Default for Config {
@@ -47,6 +61,8 @@ impl Default for Config {
             allow_http: false,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
             rotation_grace: DEFAULT_ROTATION_GRACE,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            envelope: true,
         }
     }
 }
@@ -87,6 +103,19 @@ impl WebhooksBuilder {
         self
     }
 
+    /// The largest payload `send` accepts (256 KiB by default).
+    pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_payload_bytes = bytes;
+        self
+    }
+
+    /// Whether payloads are wrapped in the Standard Webhooks envelope
+    /// (`true`, the default) or delivered as they are.
+    pub fn envelope(mut self, envelope: bool) -> Self {
+        self.config.envelope = envelope;
+        self
+    }
+
     /// Declares an event type in the catalog.
     pub fn event_type(mut self, event_type: EventType) -> Self {
         self.event_types.push(event_type);
@@ -118,6 +147,7 @@ impl WebhooksBuilder {
             clock: self.clock,
             ids: IdGenerator::default(),
             config: self.config,
+            wakers: Wakers::default(),
         };
         if !self.event_types.is_empty() {
             webhooks.declare_event_types(self.event_types).await?;
@@ -166,6 +196,34 @@ pub struct Webhooks {
     clock: Arc<dyn Clock>,
     ids: IdGenerator,
     config: Config,
+    wakers: Wakers,
+}
+
+/// Callbacks run after `send` queued deliveries, so a dispatcher in this
+/// process starts on them at once instead of at its next poll.
+#[derive(Default)]
+struct Wakers(std::sync::Mutex<Vec<Arc<dyn Fn() + Send + Sync>>>);
+
+impl Wakers {
+    fn add(&self, waker: Arc<dyn Fn() + Send + Sync>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(waker);
+    }
+
+    fn wake(&self) {
+        let wakers = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for waker in wakers.iter() {
+            waker();
+        }
+    }
+}
+
+impl std::fmt::Debug for Wakers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Wakers")
+    }
 }
 
 impl Webhooks {
@@ -230,33 +288,42 @@ impl Webhooks {
             endpoint,
             signing_secret: secret.clone(),
         };
-        let record = idempotency_key
-            .map(|key| -> Result<IdempotencyRecord, Error> {
-                Ok(IdempotencyRecord {
-                    tenant: tenant.clone(),
-                    scope: CREATE_ENDPOINT_SCOPE.to_owned(),
-                    key: key.to_owned(),
-                    fingerprint: fingerprint.clone(),
-                    response: serde_json::to_string(&created).map_err(internal)?,
-                    created_at: now,
-                    expires_at: now.saturating_add(self.config.idempotency_window),
-                })
-            })
-            .transpose()?;
+        let claim = Idempotency {
+            tenant,
+            scope: CREATE_ENDPOINT_SCOPE,
+            key: idempotency_key,
+            fingerprint,
+            now,
+        };
+        let record = self.idempotency_record(&claim, &created)?;
         let stored = StoredEndpoint {
             endpoint: created.endpoint.clone(),
             secrets: EndpointSecrets::new(secret),
             deleted_at: None,
+            failing_since: None,
         };
-        match self.store.insert_endpoint(stored, record).await? {
-            Inserted::Created => Ok(created),
-            Inserted::Existing(first) if first.fingerprint == fingerprint => {
-                serde_json::from_str(&first.response).map_err(internal)
-            }
-            Inserted::Existing(_) => Err(Error::Conflict(
-                "the idempotency key was already used for a different request".into(),
-            )),
-        }
+        let inserted = self.store.insert_endpoint(stored, record).await?;
+        answer(inserted, &claim, created)
+    }
+
+    /// The record that remembers `response` under the caller's key, if any.
+    fn idempotency_record(
+        &self,
+        claim: &Idempotency<'_>,
+        response: &impl Serialize,
+    ) -> Result<Option<IdempotencyRecord>, Error> {
+        let Some(key) = claim.key else {
+            return Ok(None);
+        };
+        Ok(Some(IdempotencyRecord {
+            tenant: claim.tenant.clone(),
+            scope: claim.scope.to_owned(),
+            key: key.to_owned(),
+            fingerprint: claim.fingerprint.clone(),
+            response: serde_json::to_string(response).map_err(internal)?,
+            created_at: claim.now,
+            expires_at: claim.now.saturating_add(self.config.idempotency_window),
+        }))
     }
 
     async fn validated_endpoint(
@@ -508,6 +575,34 @@ impl Webhooks {
     }
 }
 
+/// A request made with an (optional) idempotency key.
+struct Idempotency<'a> {
+    tenant: &'a TenantId,
+    scope: &'static str,
+    key: Option<&'a str>,
+    fingerprint: String,
+    now: Timestamp,
+}
+
+/// The answer to a request whose store write reported `inserted`: the fresh
+/// answer, the first answer to an earlier request with the same key, or a
+/// conflict when that earlier request was a different one.
+fn answer<T: DeserializeOwned>(
+    inserted: Inserted,
+    claim: &Idempotency<'_>,
+    fresh: T,
+) -> Result<T, Error> {
+    match inserted {
+        Inserted::Created => Ok(fresh),
+        Inserted::Existing(first) if first.fingerprint == claim.fingerprint => {
+            serde_json::from_str(&first.response).map_err(internal)
+        }
+        Inserted::Existing(_) => Err(Error::Conflict(
+            "the idempotency key was already used for a different request".into(),
+        )),
+    }
+}
+
 /// Overwrites `field` when an update supplies a value.
 fn set<T: Clone>(field: &mut T, value: &Option<T>) {
     if let Some(value) = value {
@@ -517,7 +612,7 @@ fn set<T: Clone>(field: &mut T, value: &Option<T>) {
 
 /// A serialised answer that cannot be written or read back is a fault of the
 /// store's contents, not of the caller.
-fn internal(e: serde_json::Error) -> Error {
+pub(crate) fn internal(e: serde_json::Error) -> Error {
     Error::backend("stored idempotent response is unreadable", false, e)
 }
 
@@ -548,12 +643,17 @@ fn fingerprint(new: &NewEndpoint) -> Result<String, Error> {
         headers: &new.headers,
         metadata: &new.metadata,
         disabled: new.disabled,
-        secret: new.secret.as_ref().map(|s| hex_digest(s.as_bytes())),
+        secret: new.secret.as_ref().map(|s| digest(&[s.as_bytes()])),
     };
     let json = serde_json::to_vec(&view).map_err(internal)?;
-    Ok(hex_digest(&json))
+    Ok(digest(&[&json]))
 }
 
-fn hex_digest(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(bytes))
+/// The SHA-256 of the parts, one after the other, in URL-safe base64.
+pub(crate) fn digest(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hasher.finalize())
 }

@@ -1,43 +1,21 @@
-//! The in-memory backend: always compiled, for single-process use and tests.
+//! Endpoints in memory, with a subscriber index per tenant.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
-use super::{CatalogStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted};
-use crate::clock::Timestamp;
+use super::idempotency::IdempotencyTable;
+use super::{MemoryStore, read, write};
 use crate::error::Error;
 use crate::id::EndpointId;
-use crate::model::{Direction, EndpointFilter, EventType, PageRequest, StoredEndpoint, TenantId};
-
-/// Keeps everything in process memory behind read-write locks.
-///
-/// Subscriber lookups use an index per tenant from event-type name and
-/// `group.*` prefix to the active endpoints that subscribe, so their cost
-/// follows the number of subscribers rather than the number of endpoints.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    endpoints: RwLock<Endpoints>,
-    catalog: RwLock<BTreeMap<String, EventType>>,
-}
-
-impl MemoryStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
-
-type IdempotencyKey = (TenantId, String, String);
+use crate::model::{Direction, EndpointFilter, PageRequest, StoredEndpoint, TenantId};
+use crate::store::{EndpointChange, EndpointStore, IdempotencyRecord, Inserted};
 
 #[derive(Debug, Default)]
-struct Endpoints {
+pub(super) struct Endpoints {
     tenants: HashMap<TenantId, TenantEndpoints>,
-    idempotency: HashMap<IdempotencyKey, IdempotencyRecord>,
-    /// Keys in the order they were stored, for expiring them cheaply.
-    idempotency_order: VecDeque<(Timestamp, IdempotencyKey)>,
+    idempotency: IdempotencyTable,
 }
 
 #[derive(Debug, Default)]
@@ -127,50 +105,6 @@ impl Endpoints {
     fn live(&self, tenant: &TenantId, id: &EndpointId) -> Option<&StoredEndpoint> {
         self.tenant(tenant)?.all.get(id).filter(|e| e.is_live())
     }
-
-    /// The live idempotency record for `key` at `now`, dropping expired ones
-    /// on the way.
-    fn idempotency_record(
-        &mut self,
-        key: &IdempotencyKey,
-        now: Timestamp,
-    ) -> Option<IdempotencyRecord> {
-        while let Some((expires_at, _)) = self.idempotency_order.front() {
-            if *expires_at > now {
-                break;
-            }
-            if let Some((_, old)) = self.idempotency_order.pop_front()
-                && self
-                    .idempotency
-                    .get(&old)
-                    .is_some_and(|r| !r.is_live_at(now))
-            {
-                self.idempotency.remove(&old);
-            }
-        }
-        self.idempotency
-            .get(key)
-            .filter(|r| r.is_live_at(now))
-            .cloned()
-    }
-
-    fn remember(&mut self, key: IdempotencyKey, record: IdempotencyRecord) {
-        self.idempotency_order
-            .push_back((record.expires_at, key.clone()));
-        self.idempotency.insert(key, record);
-    }
-}
-
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    // Writers never panic halfway through a change, so a poisoned lock still
-    // guards consistent data.
-    lock.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[async_trait]
@@ -181,20 +115,9 @@ impl EndpointStore for MemoryStore {
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<Inserted, Error> {
         let mut state = write(&self.endpoints);
-        let claim = match idempotency {
-            Some(record) => {
-                let key = (
-                    record.tenant.clone(),
-                    record.scope.clone(),
-                    record.key.clone(),
-                );
-                if let Some(existing) = state.idempotency_record(&key, record.created_at) {
-                    return Ok(Inserted::Existing(existing));
-                }
-                Some((key, record))
-            }
-            None => None,
-        };
+        if let Some(existing) = idempotency.as_ref().and_then(|r| state.idempotency.existing(r)) {
+            return Ok(Inserted::Existing(existing));
+        }
         let tenant = state
             .tenants
             .entry(endpoint.endpoint.tenant.clone())
@@ -207,8 +130,8 @@ impl EndpointStore for MemoryStore {
         }
         tenant.subscribers.add(&endpoint);
         tenant.all.insert(endpoint.endpoint.id.clone(), endpoint);
-        if let Some((key, record)) = claim {
-            state.remember(key, record);
+        if let Some(record) = idempotency {
+            state.idempotency.remember(record);
         }
         Ok(Inserted::Created)
     }
@@ -300,21 +223,3 @@ fn collect<'a>(
         .collect()
 }
 
-#[async_trait]
-impl CatalogStore for MemoryStore {
-    async fn upsert_event_types(&self, types: &[EventType]) -> Result<(), Error> {
-        let mut catalog = write(&self.catalog);
-        for event_type in types {
-            catalog.insert(event_type.name.clone(), event_type.clone());
-        }
-        Ok(())
-    }
-
-    async fn event_types(&self) -> Result<Vec<EventType>, Error> {
-        Ok(read(&self.catalog).values().cloned().collect())
-    }
-
-    async fn event_type(&self, name: &str) -> Result<Option<EventType>, Error> {
-        Ok(read(&self.catalog).get(name).cloned())
-    }
-}

@@ -1,0 +1,108 @@
+use serde::de::IgnoredAny;
+
+use crate::clock::Timestamp;
+use crate::error::Error;
+
+/// The `data` of an event: JSON given as a value or as text.
+///
+/// ```
+/// use hookshot::model::Payload;
+///
+/// let from_value = Payload::from(serde_json::json!({"invoice": "in_1"}));
+/// let from_text = Payload::from(r#"{"invoice": "in_1"}"#);
+/// # let _ = (from_value, from_text);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payload(Repr);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Repr {
+    Value(serde_json::Value),
+    Text(String),
+}
+
+impl From<serde_json::Value> for Payload {
+    fn from(value: serde_json::Value) -> Self {
+        Self(Repr::Value(value))
+    }
+}
+
+impl From<String> for Payload {
+    /// JSON text, checked when sent.
+    fn from(text: String) -> Self {
+        Self(Repr::Text(text))
+    }
+}
+
+impl From<&str> for Payload {
+    /// JSON text, checked when sent.
+    fn from(text: &str) -> Self {
+        Self(Repr::Text(text.to_owned()))
+    }
+}
+
+impl Payload {
+    /// The JSON text, checked to be JSON and at most `max_bytes` long.
+    pub(crate) fn into_json(self, max_bytes: usize) -> Result<String, Error> {
+        let text = match self.0 {
+            Repr::Value(value) => serde_json::to_string(&value)
+                .map_err(|e| Error::invalid("payload", format!("cannot be serialised: {e}")))?,
+            Repr::Text(text) => {
+                serde_json::from_str::<IgnoredAny>(&text)
+                    .map_err(|e| Error::invalid("payload", format!("is not valid JSON: {e}")))?;
+                text
+            }
+        };
+        if text.len() > max_bytes {
+            return Err(Error::invalid(
+                "payload",
+                format!("is {} bytes; the limit is {max_bytes}", text.len()),
+            ));
+        }
+        Ok(text)
+    }
+}
+
+/// The body delivered for an event: the Standard Webhooks envelope
+/// `{"type", "timestamp", "data"}`, or the payload as it is.
+pub(crate) fn render_body(
+    envelope: bool,
+    event_type: &str,
+    created_at: Timestamp,
+    data: String,
+) -> String {
+    if !envelope {
+        return data;
+    }
+    // Event-type names are [A-Za-z0-9_.-] only, so they need no escaping;
+    // the data is already checked JSON and goes in verbatim.
+    format!(r#"{{"type":"{event_type}","timestamp":"{created_at}","data":{data}}}"#)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_wraps_data_verbatim() {
+        let at = Timestamp::from_unix_millis(0);
+        let body = render_body(true, "invoice.paid", at, r#"{"a": 1}"#.into());
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["type"], "invoice.paid");
+        assert_eq!(parsed["timestamp"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(parsed["data"]["a"], 1);
+        assert!(body.contains(r#""data":{"a": 1}"#), "data kept byte for byte");
+        assert_eq!(render_body(false, "x", at, "[1]".into()), "[1]");
+    }
+
+    #[test]
+    fn text_must_be_json_within_the_cap() {
+        assert!(Payload::from("{").into_json(100).is_err());
+        assert!(Payload::from("\"abc\"").into_json(3).is_err());
+        assert_eq!(Payload::from("[1, 2]").into_json(100).unwrap(), "[1, 2]");
+        assert_eq!(
+            Payload::from(serde_json::json!({"k": true})).into_json(100).unwrap(),
+            r#"{"k":true}"#
+        );
+    }
+}

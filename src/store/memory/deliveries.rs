@@ -1,0 +1,334 @@
+//! Events, deliveries and attempts in memory, with an index of when each
+//! delivery is next due.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+
+use async_trait::async_trait;
+
+use super::idempotency::IdempotencyTable;
+use super::{MemoryStore, read, write};
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::id::{DeliveryId, EndpointId, EventId};
+use crate::model::{
+    Attempt, Delivery, DeliveryFilter, DeliveryStatus, Direction, Event, PageRequest, TenantId,
+};
+use crate::store::{Claim, DeliveryStore, IdempotencyRecord, Inserted, Lease};
+
+#[derive(Debug, Default)]
+pub(super) struct Deliveries {
+    events: HashMap<EventId, Event>,
+    slots: HashMap<DeliveryId, Slot>,
+    /// Each tenant's deliveries in id (creation) order, for listings.
+    by_tenant: HashMap<TenantId, BTreeSet<DeliveryId>>,
+    /// Queued deliveries by when they are due, leased ones by when their
+    /// lease expires: the front of the set is what to claim next.
+    due: BTreeSet<(Timestamp, DeliveryId)>,
+    attempts: HashMap<DeliveryId, Vec<Attempt>>,
+    idempotency: IdempotencyTable,
+}
+
+#[derive(Debug)]
+struct Slot {
+    delivery: Delivery,
+    /// Boxed: most deliveries are not leased, and a pending one should cost
+    /// as little as possible.
+    held: Option<Box<Held>>,
+}
+
+#[derive(Debug)]
+struct Held {
+    lease: Lease,
+    status_before: DeliveryStatus,
+}
+
+impl Slot {
+    /// When the slot is next claimable.
+    fn due_at(&self) -> Option<Timestamp> {
+        match &self.held {
+            Some(held) => Some(held.lease.expires_at),
+            None if self.delivery.status.is_queued() => self.delivery.next_attempt_at,
+            None => None,
+        }
+    }
+
+    fn holds(&self, lease: &Lease) -> bool {
+        self.held.as_ref().is_some_and(|held| held.lease == *lease)
+    }
+}
+
+impl Deliveries {
+    fn slot(&self, tenant: &TenantId, id: &DeliveryId) -> Option<&Slot> {
+        self.slots.get(id).filter(|s| s.delivery.tenant == *tenant)
+    }
+
+    /// Changes one slot, keeping the due index in step. `None` if there is
+    /// no such slot.
+    fn modify<T>(&mut self, id: &DeliveryId, change: impl FnOnce(&mut Slot) -> T) -> Option<T> {
+        let slot = self.slots.get_mut(id)?;
+        if let Some(at) = slot.due_at() {
+            self.due.remove(&(at, id.clone()));
+        }
+        let out = change(slot);
+        if let Some(at) = slot.due_at() {
+            self.due.insert((at, id.clone()));
+        }
+        Some(out)
+    }
+
+    fn insert(&mut self, delivery: Delivery) {
+        let slot = Slot {
+            delivery,
+            held: None,
+        };
+        let id = slot.delivery.id.clone();
+        if let Some(at) = slot.due_at() {
+            self.due.insert((at, id.clone()));
+        }
+        self.by_tenant
+            .entry(slot.delivery.tenant.clone())
+            .or_default()
+            .insert(id.clone());
+        self.slots.insert(id, slot);
+    }
+
+    /// Ids of `tenant`'s deliveries for which `pick` holds.
+    fn select(&self, tenant: &TenantId, pick: impl Fn(&Delivery) -> bool) -> Vec<DeliveryId> {
+        self.by_tenant
+            .get(tenant)
+            .into_iter()
+            .flatten()
+            .filter(|id| self.slots.get(*id).is_some_and(|s| pick(&s.delivery)))
+            .cloned()
+            .collect()
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for MemoryStore {
+    async fn enqueue(
+        &self,
+        event: Event,
+        deliveries: Vec<Delivery>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Result<Inserted, Error> {
+        let mut state = write(&self.deliveries);
+        if let Some(existing) = idempotency.as_ref().and_then(|r| state.idempotency.existing(r)) {
+            return Ok(Inserted::Existing(existing));
+        }
+        if state.events.contains_key(&event.id)
+            || deliveries.iter().any(|d| state.slots.contains_key(&d.id))
+        {
+            return Err(Error::Conflict(format!("event {} already exists", event.id)));
+        }
+        for delivery in deliveries {
+            state.insert(delivery);
+        }
+        state.events.insert(event.id.clone(), event);
+        if let Some(record) = idempotency {
+            state.idempotency.remember(record);
+        }
+        Ok(Inserted::Created)
+    }
+
+    async fn claim_due(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Claim>, Error> {
+        let mut state = write(&self.deliveries);
+        let ids: Vec<DeliveryId> = state
+            .due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect();
+        let mut claims = Vec::with_capacity(ids.len());
+        for id in ids {
+            let lease = Lease {
+                delivery_id: id.clone(),
+                worker: worker.to_owned(),
+                expires_at: lease_until,
+            };
+            let delivery = state.modify(&id, |slot| {
+                let status_before = match slot.held.take() {
+                    // A lease that ran out: its worker is gone, so the
+                    // delivery returns to what it was before that claim.
+                    Some(expired) => expired.status_before,
+                    None => slot.delivery.status,
+                };
+                slot.held = Some(Box::new(Held {
+                    lease: lease.clone(),
+                    status_before,
+                }));
+                slot.delivery.status = DeliveryStatus::Delivering;
+                slot.delivery.clone()
+            });
+            let Some(delivery) = delivery else { continue };
+            let Some(event) = state.events.get(&delivery.event_id).cloned() else {
+                return Err(Error::backend(
+                    "claiming due deliveries",
+                    false,
+                    format!("delivery {id} refers to a missing event"),
+                ));
+            };
+            claims.push(Claim {
+                delivery,
+                event,
+                lease,
+            });
+        }
+        Ok(claims)
+    }
+
+    async fn finish_attempt(
+        &self,
+        lease: &Lease,
+        attempt: Attempt,
+        delivery: Delivery,
+    ) -> Result<bool, Error> {
+        let mut state = write(&self.deliveries);
+        let held = state
+            .slots
+            .get(&lease.delivery_id)
+            .is_some_and(|slot| slot.holds(lease));
+        if !held {
+            return Ok(false);
+        }
+        state.modify(&lease.delivery_id, |slot| {
+            slot.held = None;
+            slot.delivery = delivery;
+        });
+        state
+            .attempts
+            .entry(lease.delivery_id.clone())
+            .or_default()
+            .push(attempt);
+        Ok(true)
+    }
+
+    async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error> {
+        let mut state = write(&self.deliveries);
+        state.modify(&lease.delivery_id, |slot| {
+            if slot.holds(lease)
+                && let Some(held) = slot.held.take()
+            {
+                slot.delivery.status = held.status_before;
+                slot.delivery.next_attempt_at = Some(now);
+            }
+        });
+        Ok(())
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>, Error> {
+        Ok(read(&self.deliveries).due.first().map(|(at, _)| *at))
+    }
+
+    async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>, Error> {
+        let state = read(&self.deliveries);
+        Ok(state.events.get(id).filter(|e| e.tenant == *tenant).cloned())
+    }
+
+    async fn delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, Error> {
+        Ok(read(&self.deliveries)
+            .slot(tenant, id)
+            .map(|s| s.delivery.clone()))
+    }
+
+    async fn attempts(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Vec<Attempt>, Error> {
+        let state = read(&self.deliveries);
+        if state.slot(tenant, id).is_none() {
+            return Ok(Vec::new());
+        }
+        Ok(state.attempts.get(id).cloned().unwrap_or_default())
+    }
+
+    async fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Delivery>, Error> {
+        let state = read(&self.deliveries);
+        let Some(ids) = state.by_tenant.get(tenant) else {
+            return Ok(Vec::new());
+        };
+        let anchor = page.anchor().map_or(Bound::Unbounded, Bound::Excluded);
+        let range: Box<dyn Iterator<Item = &DeliveryId>> = match page.direction() {
+            Direction::Older => Box::new(ids.range::<str, _>((Bound::Unbounded, anchor)).rev()),
+            Direction::Newer => Box::new(ids.range::<str, _>((anchor, Bound::Unbounded))),
+        };
+        Ok(range
+            .filter_map(|id| state.slots.get(id))
+            .map(|slot| &slot.delivery)
+            .filter(|d| filter.matches(d))
+            .take(page.limit + 1)
+            .cloned()
+            .collect())
+    }
+
+    async fn requeue(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+        now: Timestamp,
+    ) -> Result<Delivery, Error> {
+        let mut state = write(&self.deliveries);
+        let slot = state
+            .slot(tenant, id)
+            .ok_or_else(|| Error::not_found("delivery", id.as_str()))?;
+        if slot.held.as_ref().is_some_and(|h| h.lease.expires_at > now) {
+            return Err(Error::Conflict(format!(
+                "delivery {id} is being attempted right now"
+            )));
+        }
+        state
+            .modify(id, |slot| {
+                slot.held = None;
+                slot.delivery.queue_manual(now);
+                slot.delivery.clone()
+            })
+            .ok_or_else(|| Error::not_found("delivery", id.as_str()))
+    }
+
+    async fn requeue_failed(
+        &self,
+        tenant: &TenantId,
+        endpoint: Option<&EndpointId>,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, Error> {
+        let mut state = write(&self.deliveries);
+        let ids = state.select(tenant, |d| {
+            d.status == DeliveryStatus::Failed
+                && d.created_at >= since
+                && endpoint.is_none_or(|e| *e == d.endpoint_id)
+        });
+        for id in &ids {
+            state.modify(id, |slot| slot.delivery.queue_manual(now));
+        }
+        Ok(ids.len() as u64)
+    }
+
+    async fn fail_queued(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        reason: &str,
+    ) -> Result<u64, Error> {
+        let mut state = write(&self.deliveries);
+        let ids = state.select(tenant, |d| d.status.is_queued() && d.endpoint_id == *endpoint);
+        for id in &ids {
+            state.modify(id, |slot| slot.delivery.fail(reason));
+        }
+        Ok(ids.len() as u64)
+    }
+}

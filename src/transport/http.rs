@@ -1,0 +1,496 @@
+//! [`HttpTransport`]: the reqwest-based transport, with the SSRF guard
+//! applied at connect time.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::{Client, Response, Url};
+use tokio::time::{Instant, timeout_at};
+use url::Host;
+
+use super::guard::SsrfGuard;
+use super::{Transport, TransportError, WebhookRequest, WebhookResponse};
+use crate::error::Error;
+
+/// How much of a response body [`HttpTransport`] keeps unless told
+/// otherwise: 16 KiB, plenty for the error message a receiver sends back.
+pub const DEFAULT_RESPONSE_BODY_LIMIT: usize = 16 * 1024;
+
+/// The longest timeout honoured; longer ones are cut to it. Adding an
+/// unbounded duration to an instant could overflow.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The default transport: HTTP/1.1 over rustls, one `POST` per attempt.
+///
+/// Redirects are not followed (a 3xx is the answer), no proxy is used (a
+/// proxy would connect on the transport's behalf, past the guard), and the
+/// [`SsrfGuard`] checks every address at connect time, after DNS, so a name
+/// that resolves to an internal address is refused however it is looked up.
+///
+/// Server certificates are verified against the operating system's trust
+/// store, so CAs an operator installed there (for internal receivers) work.
+///
+/// Build one per process and share it: it keeps connections alive between
+/// attempts to the same endpoint.
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    client: Client,
+    guard: Arc<SsrfGuard>,
+    body_limit: usize,
+}
+
+/// Configures an [`HttpTransport`]; from [`HttpTransport::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct HttpTransportBuilder {
+    guard: SsrfGuard,
+    body_limit: usize,
+    user_agent: String,
+}
+
+impl HttpTransport {
+    /// A builder with the production defaults: [`SsrfGuard::default`], a
+    /// 16 KiB response body cap and the user agent `hookshot/<version>`.
+    pub fn builder() -> HttpTransportBuilder {
+        HttpTransportBuilder {
+            guard: SsrfGuard::default(),
+            body_limit: DEFAULT_RESPONSE_BODY_LIMIT,
+            user_agent: concat!("hookshot/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+
+    /// The guard this transport applies.
+    pub fn guard(&self) -> &SsrfGuard {
+        &self.guard
+    }
+
+    /// Sends the request and reads the answer; the caller bounds it in time.
+    async fn attempt(
+        &self,
+        url: Url,
+        request: WebhookRequest,
+        deadline: Instant,
+    ) -> Result<WebhookResponse, TransportError> {
+        let sending = self
+            .client
+            .post(url)
+            .headers(request.headers)
+            .body(request.body)
+            .send();
+        let response = match timeout_at(deadline, sending).await {
+            Ok(result) => result.map_err(map_error)?,
+            Err(_elapsed) => return Err(TransportError::Timeout),
+        };
+        Ok(read_capped(response, self.body_limit, deadline).await)
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for HttpTransport {
+    async fn send(&self, request: WebhookRequest) -> Result<WebhookResponse, TransportError> {
+        let deadline = Instant::now() + request.timeout.min(MAX_TIMEOUT);
+        let url = check_url(&self.guard, &request.url)?;
+        self.attempt(url, request, deadline).await
+    }
+}
+
+impl HttpTransportBuilder {
+    /// The SSRF guard to apply; [`SsrfGuard::default`] unless set.
+    pub fn guard(mut self, guard: SsrfGuard) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// How many bytes of a response body to keep; the rest is not read.
+    /// Defaults to [`DEFAULT_RESPONSE_BODY_LIMIT`].
+    pub fn response_body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The `user-agent` header sent unless a request sets its own;
+    /// `hookshot/<version>` unless set.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Builds the transport.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] on field `user_agent` if it is not a valid
+    /// header value; [`Error::Backend`] if the TLS configuration cannot be
+    /// built, such as when the system has no CA certificates installed.
+    pub fn build(self) -> Result<HttpTransport, Error> {
+        let user_agent = HeaderValue::from_str(&self.user_agent)
+            .map_err(|_| Error::invalid("user_agent", "not a valid header value"))?;
+        let guard = Arc::new(self.guard);
+        let client = Client::builder()
+            .tls_backend_preconfigured(tls_config()?)
+            .dns_resolver(GuardedResolver {
+                guard: Arc::clone(&guard),
+            })
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .http1_only()
+            .user_agent(user_agent)
+            .build()
+            .map_err(|e| Error::backend("building the HTTP client", false, e))?;
+        Ok(HttpTransport {
+            client,
+            guard,
+            body_limit: self.body_limit,
+        })
+    }
+}
+
+/// The rustls configuration: the ring provider, handed to this client alone
+/// rather than installed process-wide, so the application's own choice of
+/// provider is left alone; roots from the platform verifier.
+fn tls_config() -> Result<rustls::ClientConfig, Error> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+
+    let tls_error = |e: rustls::Error| Error::backend("configuring TLS", false, e);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .with_platform_verifier()
+        .map_err(tls_error)?
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Parses `url` and applies the checks the resolver cannot: the scheme, and
+/// literal IP hosts (which are connected to without a lookup).
+fn check_url(guard: &SsrfGuard, url: &str) -> Result<Url, TransportError> {
+    let url = Url::parse(url).map_err(|e| TransportError::InvalidRequest(format!("url: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if guard.allows_http() => {}
+        "http" => {
+            return Err(TransportError::Blocked {
+                target: url.origin().ascii_serialization(),
+                reason: "plain http is refused; use https".to_owned(),
+            });
+        }
+        other => {
+            return Err(TransportError::InvalidRequest(format!(
+                "url: unsupported scheme {other:?}"
+            )));
+        }
+    }
+    let literal = match url.host() {
+        Some(Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+        Some(Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+        Some(Host::Domain(_)) => None,
+        None => return Err(TransportError::InvalidRequest("url: no host".to_owned())),
+    };
+    if let Some(ip) = literal {
+        guard
+            .check_ip(ip)
+            .map_err(|reason| TransportError::Blocked {
+                target: ip.to_string(),
+                reason: reason.to_string(),
+            })?;
+    }
+    Ok(url)
+}
+
+/// Reads at most `limit` bytes of the body, stopping at `deadline`.
+///
+/// The status and headers have arrived, so the receiver's answer is known:
+/// a body that is too long, too slow or cut off only makes what is kept
+/// partial. What is left unread is never read: dropping the response
+/// closes the connection.
+async fn read_capped(mut response: Response, limit: usize, deadline: Instant) -> WebhookResponse {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    let mut truncated = false;
+    loop {
+        let chunk = match timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) => break,
+            Ok(Err(_)) | Err(_) => {
+                truncated = true;
+                break;
+            }
+        };
+        let room = limit.saturating_sub(body.len());
+        if chunk.len() > room {
+            body.extend_from_slice(chunk.get(..room).unwrap_or_default());
+            truncated = true;
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    WebhookResponse {
+        status,
+        headers,
+        body,
+        body_truncated: truncated,
+    }
+}
+
+/// Resolves with the system resolver and keeps only the addresses the
+/// guard allows. Checking here, on the addresses actually connected to,
+/// is what stops DNS rebinding: a second lookup cannot disagree.
+#[derive(Debug)]
+struct GuardedResolver {
+    guard: Arc<SsrfGuard>,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let guard = Arc::clone(&self.guard);
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|source| DnsFailure {
+                    host: host.clone(),
+                    source,
+                })?;
+            let allowed = filter_addrs(&guard, &host, found)?;
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// The addresses of `host` the guard allows.
+///
+/// # Errors
+///
+/// A [`DnsFailure`] if there were none at all, a [`GuardRefusal`] naming
+/// each refused address if the guard refused them all.
+fn filter_addrs(
+    guard: &SsrfGuard,
+    host: &str,
+    found: impl Iterator<Item = SocketAddr>,
+) -> Result<Vec<SocketAddr>, Box<dyn StdError + Send + Sync>> {
+    let mut allowed = Vec::new();
+    let mut refused = Vec::new();
+    for addr in found {
+        match guard.check_ip(addr.ip()) {
+            Ok(()) => allowed.push(addr),
+            Err(reason) => refused.push(format!("{} ({reason})", addr.ip())),
+        }
+    }
+    if !allowed.is_empty() {
+        return Ok(allowed);
+    }
+    if refused.is_empty() {
+        return Err(Box::new(DnsFailure {
+            host: host.to_owned(),
+            source: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
+        }));
+    }
+    Err(Box::new(GuardRefusal {
+        target: host.to_owned(),
+        reason: format!("resolves only to refused addresses: {}", refused.join(", ")),
+    }))
+}
+
+/// The guard refused every address of a host; found again in reqwest's
+/// error chain to report [`TransportError::Blocked`].
+#[derive(Debug)]
+struct GuardRefusal {
+    target: String,
+    reason: String,
+}
+
+impl fmt::Display for GuardRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "blocked {}: {}", self.target, self.reason)
+    }
+}
+
+impl StdError for GuardRefusal {}
+
+/// A host name did not resolve; found again in reqwest's error chain to
+/// report [`TransportError::Dns`].
+#[derive(Debug)]
+struct DnsFailure {
+    host: String,
+    source: io::Error,
+}
+
+impl fmt::Display for DnsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.host, self.source)
+    }
+}
+
+impl StdError for DnsFailure {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Classifies a reqwest failure by what is found along its source chain.
+fn map_error(error: reqwest::Error) -> TransportError {
+    // The URL may carry a secret token in its path or query; attempt
+    // records must not.
+    let error = error.without_url();
+    for cause in chain(&error) {
+        if let Some(refusal) = cause.downcast_ref::<GuardRefusal>() {
+            return TransportError::Blocked {
+                target: refusal.target.clone(),
+                reason: refusal.reason.clone(),
+            };
+        }
+        if let Some(failure) = cause.downcast_ref::<DnsFailure>() {
+            return TransportError::Dns(failure.to_string());
+        }
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return TransportError::Tls(tls.to_string());
+        }
+    }
+    if error.is_timeout() {
+        TransportError::Timeout
+    } else if error.is_connect() {
+        TransportError::Connect(describe(&error))
+    } else if error.is_builder() {
+        TransportError::InvalidRequest(describe(&error))
+    } else {
+        TransportError::Other(describe(&error))
+    }
+}
+
+/// `error` and its causes, outermost first.
+fn chain<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |&e| next_cause(e))
+}
+
+/// The error beneath `error`. For an `io::Error` that is the error it wraps,
+/// which its own `source` skips: rustls errors arrive wrapped that way, in
+/// two layers of `io::Error`.
+fn next_cause<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    match error
+        .downcast_ref::<io::Error>()
+        .and_then(io::Error::get_ref)
+    {
+        Some(wrapped) => Some(wrapped),
+        None => error.source(),
+    }
+}
+
+/// The messages along `error`'s chain joined with `: `, skipping any that
+/// an outer message already includes; reqwest's own message alone ("error
+/// sending request") says nothing useful.
+fn describe(error: &reqwest::Error) -> String {
+    let mut message = String::new();
+    for cause in chain(error) {
+        let text = cause.to_string();
+        if text.is_empty() || message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter()
+            .map(|a| SocketAddr::new(a.parse().unwrap(), 443))
+            .collect()
+    }
+
+    #[test]
+    fn resolver_keeps_only_allowed_addresses() {
+        let guard = SsrfGuard::default();
+        let found = addrs(&["127.0.0.1", "93.184.215.14", "::1", "2606:2800::1"]);
+        let kept = filter_addrs(&guard, "mixed.example", found.into_iter()).unwrap();
+        assert_eq!(kept, addrs(&["93.184.215.14", "2606:2800::1"]));
+    }
+
+    #[test]
+    fn resolver_refuses_when_nothing_is_left() {
+        let guard = SsrfGuard::default();
+        let found = addrs(&["127.0.0.1", "::1"]);
+        let err = filter_addrs(&guard, "localhost", found.into_iter()).unwrap_err();
+        let refusal = err.downcast_ref::<GuardRefusal>().unwrap();
+        assert_eq!(refusal.target, "localhost");
+        assert!(refusal.reason.contains("127.0.0.1 (loopback address)"));
+        assert!(refusal.reason.contains("::1 (loopback address)"));
+    }
+
+    #[test]
+    fn resolver_reports_no_addresses_as_dns() {
+        let err =
+            filter_addrs(&SsrfGuard::default(), "void.example", std::iter::empty()).unwrap_err();
+        assert!(err.downcast_ref::<DnsFailure>().is_some());
+    }
+
+    #[test]
+    fn disabled_guard_keeps_every_address() {
+        let found = addrs(&["127.0.0.1", "::1"]);
+        let kept = filter_addrs(&SsrfGuard::disabled(), "localhost", found.into_iter()).unwrap();
+        assert_eq!(kept.len(), 2);
+    }
+
+    #[test]
+    fn url_checks() {
+        let on = SsrfGuard::default();
+        let off = SsrfGuard::disabled();
+        assert!(check_url(&on, "https://example.com/hook").is_ok());
+        assert!(check_url(&off, "http://127.0.0.1:8080/hook").is_ok());
+
+        let err = check_url(&on, "http://example.com/hook?token=secret").unwrap_err();
+        assert_eq!(
+            err,
+            TransportError::Blocked {
+                target: "http://example.com".into(),
+                reason: "plain http is refused; use https".into(),
+            }
+        );
+        // The URL parser normalises other spellings of an IPv4 address.
+        for url in [
+            "https://127.0.0.1/",
+            "https://2130706433/",
+            "https://0x7f.1/",
+            "https://[::ffff:7f00:1]/",
+        ] {
+            assert_eq!(check_url(&on, url).unwrap_err().kind(), "blocked", "{url}");
+        }
+        for url in ["not a url", "ftp://example.com/", "file:///etc/passwd"] {
+            assert_eq!(
+                check_url(&on, url).unwrap_err().kind(),
+                "invalid_request",
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn builder_rejects_a_bad_user_agent() {
+        let err = HttpTransport::builder()
+            .user_agent("bad\nagent")
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput { field, .. } if field == "user_agent"),
+            "{err}"
+        );
+    }
+}

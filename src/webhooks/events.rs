@@ -1,0 +1,202 @@
+//! Sending events and reading their delivery history.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Idempotency, Webhooks, answer, digest};
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::id::{DeliveryId, EndpointId, EventId};
+use crate::model::validate;
+use crate::store::Inserted;
+use crate::model::{
+    Delivery, DeliveryDetail, DeliveryFilter, Event, Page, PageRequest, Payload, TenantId,
+    render_body,
+};
+
+const SEND_SCOPE: &str = "event.send";
+
+/// What [`Webhooks::send`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sent {
+    /// The event's id: the `webhook-id` of every delivery.
+    pub event_id: EventId,
+    /// How many endpoints it is being delivered to.
+    pub deliveries: usize,
+}
+
+impl Webhooks {
+    /// Sends an event: stores it once and queues a delivery to every active
+    /// endpoint of `tenant` subscribed to `event_type`, atomically.
+    ///
+    /// With an `idempotency_key`, a retry within the idempotency window
+    /// returns the first answer and queues nothing more.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an event type not in the catalog, a payload
+    /// that is not JSON or is over the size limit, or a malformed key;
+    /// [`Error::Conflict`] for a key used with a different event. Nothing is
+    /// stored in either case.
+    pub async fn send(
+        &self,
+        tenant: &TenantId,
+        event_type: &str,
+        payload: impl Into<Payload>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Sent, Error> {
+        if let Some(key) = idempotency_key {
+            validate::idempotency_key(key)?;
+        }
+        if self.store.event_type(event_type).await?.is_none() {
+            return Err(Error::invalid(
+                "event_type",
+                format!("{event_type:?} is not in the event-type catalog"),
+            ));
+        }
+        let data = payload.into().into_json(self.config.max_payload_bytes)?;
+        let now = self.clock.now();
+        let claim = Idempotency {
+            tenant,
+            scope: SEND_SCOPE,
+            key: idempotency_key,
+            fingerprint: send_fingerprint(event_type, &data),
+            now,
+        };
+        let event = Event {
+            id: EventId::generate(&self.ids, now),
+            tenant: tenant.clone(),
+            event_type: event_type.into(),
+            body: render_body(self.config.envelope, event_type, now, data).into(),
+            created_at: now,
+        };
+        let deliveries: Vec<Delivery> = self
+            .store
+            .subscribers(tenant, event_type)
+            .await?
+            .into_iter()
+            .map(|endpoint| Delivery::new(DeliveryId::generate(&self.ids, now), &event, endpoint))
+            .collect();
+        let sent = Sent {
+            event_id: event.id.clone(),
+            deliveries: deliveries.len(),
+        };
+        let record = self.idempotency_record(&claim, &sent)?;
+        let inserted = self.store.enqueue(event, deliveries, record).await?;
+        let queued = matches!(inserted, Inserted::Created) && sent.deliveries > 0;
+        let answer = answer(inserted, &claim, sent)?;
+        if queued {
+            self.wakers.wake();
+        }
+        Ok(answer)
+    }
+
+    /// Runs `waker` after every `send` that queued deliveries. A
+    /// [`crate::Dispatcher`] in this process registers itself here to start
+    /// on new work at once; a custom worker can do the same.
+    pub fn on_send(&self, waker: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.wakers.add(waker);
+    }
+
+    /// A `webhook.test` event for a connectivity check, not stored.
+    #[cfg(feature = "dispatch")]
+    pub(crate) fn test_event(&self, tenant: &TenantId, now: Timestamp) -> Event {
+        let data = r#"{"message":"A test event from hookshot: this endpoint is reachable."}"#;
+        let event_type = crate::dispatcher::TEST_EVENT_TYPE;
+        Event {
+            id: EventId::generate(&self.ids, now),
+            tenant: tenant.clone(),
+            event_type: event_type.into(),
+            body: render_body(self.config.envelope, event_type, now, data.to_owned()).into(),
+            created_at: now,
+        }
+    }
+
+    /// The event `id` of `tenant`, with the body its deliveries carry.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if it does not exist for `tenant`.
+    pub async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Event, Error> {
+        self.store
+            .event(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("event", id.as_str()))
+    }
+
+    /// A page of `tenant`'s deliveries, newest first.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a limit outside 1 to 250.
+    pub async fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>, Error> {
+        page.validate()?;
+        let rows = self.store.list_deliveries(tenant, filter, page).await?;
+        Ok(Page::from_rows(page, rows, |d| d.id.as_str()))
+    }
+
+    /// One delivery with its attempts and its event.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if it does not exist for `tenant`.
+    pub async fn delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> Result<DeliveryDetail, Error> {
+        let not_found = || Error::not_found("delivery", id.as_str());
+        let delivery = self.store.delivery(tenant, id).await?.ok_or_else(not_found)?;
+        let attempt_log = self.store.attempts(tenant, id).await?;
+        let event = self
+            .store
+            .event(tenant, &delivery.event_id)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(DeliveryDetail {
+            delivery,
+            attempt_log,
+            event,
+        })
+    }
+
+    /// Queues one delivery for an attempt now, by hand, whatever its status
+    /// (a delivered one is sent again). Other deliveries keep their
+    /// schedules. Returns the delivery, now `pending`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if it does not exist for `tenant`;
+    /// [`Error::Conflict`] while an attempt is in flight.
+    pub async fn retry_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> Result<Delivery, Error> {
+        self.store.requeue(tenant, id, self.clock.now()).await
+    }
+
+    /// Queues again every failed delivery of `tenant` (to `endpoint` only,
+    /// if given) created at or after `since`, and returns how many: a replay
+    /// after an outage.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an endpoint that does not exist for `tenant`.
+    pub async fn retry_failed(
+        &self,
+        tenant: &TenantId,
+        endpoint: Option<&EndpointId>,
+        since: Timestamp,
+    ) -> Result<u64, Error> {
+        if let Some(id) = endpoint {
+            self.endpoint(tenant, id).await?;
+        }
+        self.store
+            .requeue_failed(tenant, endpoint, since, self.clock.now())
+            .await
+    }
+}
+
+/// Two sends are the same request when the type and the payload text are.
+fn send_fingerprint(event_type: &str, data: &str) -> String {
+    digest(&[event_type.as_bytes(), b"\0", data.as_bytes()])
+}

@@ -1,0 +1,776 @@
+//! The dispatcher end to end: real HTTP to receivers on loopback, and a
+//! scripted transport where only the schedule matters. Time is a
+//! `ManualClock` moved by hand; nothing sleeps to wait for a retry.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hookshot::clock::{Clock, ManualClock};
+use hookshot::dispatcher::{Dispatcher, DispatcherConfig};
+use hookshot::model::{
+    AttemptOutcome, DeliveryFilter, DeliveryStatus, EndpointStatus, EventType, NewEndpoint,
+    PageRequest, TenantId, Trigger,
+};
+use hookshot::observer::{Notice, Observer};
+use hookshot::retry::Random;
+use hookshot::transport::{
+    HttpTransport, SsrfGuard, Transport, TransportError, WebhookRequest, WebhookResponse,
+};
+use hookshot::{DeliveryId, EndpointId, SigningSecret, Verifier, Webhooks};
+
+const START: &str = "2030-01-01T00:00:00Z";
+const SECOND: Duration = Duration::from_secs(1);
+
+// ---------------------------------------------------------------- receiver
+
+/// What the loopback receiver answers, request by request; 204 once the
+/// script runs out.
+#[derive(Debug, Clone)]
+enum Reply {
+    Status(u16),
+    RetryAfter(u16, &'static str),
+    Redirect,
+    Big(usize),
+    Hang,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Receiver {
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    seen: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+}
+
+impl Receiver {
+    async fn start(script: Vec<Reply>) -> (Self, String) {
+        let receiver = Self {
+            script: Arc::new(Mutex::new(script.into())),
+            ..Self::default()
+        };
+        let app = Router::new().fallback(answer).with_state(receiver.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (receiver, url)
+    }
+
+    fn seen(&self) -> Vec<(HeaderMap, Bytes)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn answer(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
+    receiver.seen.lock().unwrap().push((headers, body));
+    let reply = receiver.script.lock().unwrap().pop_front();
+    let status = |code: u16| StatusCode::from_u16(code).unwrap();
+    match reply.unwrap_or(Reply::Status(204)) {
+        Reply::Status(code) => status(code).into_response(),
+        Reply::RetryAfter(code, after) => (status(code), [("retry-after", after)]).into_response(),
+        Reply::Redirect => (StatusCode::FOUND, [("location", "/elsewhere")]).into_response(),
+        Reply::Big(size) => vec![b'x'; size].into_response(),
+        Reply::Hang => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            StatusCode::OK.into_response()
+        }
+    }
+}
+
+// ------------------------------------------------------------- scaffolding
+
+/// Jitter fixed at the middle, so delays are exactly the schedule's.
+#[derive(Debug)]
+struct NoJitter;
+
+impl Random for NoJitter {
+    fn next_unit(&self) -> f64 {
+        0.5
+    }
+}
+
+#[derive(Debug, Default)]
+struct Notices(Mutex<Vec<Notice>>);
+
+#[async_trait]
+impl Observer for Notices {
+    async fn notice(&self, notice: Notice) {
+        self.0.lock().unwrap().push(notice);
+    }
+}
+
+impl Notices {
+    fn all(&self) -> Vec<Notice> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+struct Setup {
+    clock: Arc<ManualClock>,
+    webhooks: Arc<Webhooks>,
+    dispatcher: Dispatcher,
+    notices: Arc<Notices>,
+    tenant: TenantId,
+}
+
+impl Setup {
+    async fn with_transport(transport: Arc<dyn Transport>) -> Self {
+        let clock = Arc::new(ManualClock::new(START.parse().unwrap()));
+        let webhooks = Webhooks::in_memory()
+            .clock(clock.clone())
+            .allow_http(true)
+            .event_types([
+                EventType::new("invoice.paid").unwrap(),
+                EventType::new("invoice.voided").unwrap(),
+            ])
+            .build()
+            .await
+            .unwrap();
+        let webhooks = Arc::new(webhooks);
+        let notices = Arc::new(Notices::default());
+        let dispatcher = Dispatcher::builder(webhooks.clone())
+            .transport(transport)
+            .observer(notices.clone())
+            .random(Arc::new(NoJitter))
+            .build()
+            .unwrap();
+        Self {
+            clock,
+            webhooks,
+            dispatcher,
+            notices,
+            tenant: TenantId::new("acme").unwrap(),
+        }
+    }
+
+    /// Real HTTP, guard off: the receivers are on loopback.
+    async fn http() -> Self {
+        let transport = HttpTransport::builder()
+            .guard(SsrfGuard::disabled())
+            .build()
+            .unwrap();
+        Self::with_transport(Arc::new(transport)).await
+    }
+
+    async fn endpoint(&self, url: &str) -> (EndpointId, SigningSecret) {
+        let created = self
+            .webhooks
+            .create_endpoint(&self.tenant, NewEndpoint::new(url).timeout(SECOND), None)
+            .await
+            .unwrap();
+        (created.endpoint.id, created.signing_secret)
+    }
+
+    async fn send(&self) -> DeliveryId {
+        let sent = self
+            .webhooks
+            .send(&self.tenant, "invoice.paid", r#"{"invoice":"in_1"}"#, None)
+            .await
+            .unwrap();
+        assert_eq!(sent.deliveries, 1);
+        let page = self
+            .webhooks
+            .list_deliveries(&self.tenant, &DeliveryFilter::default(), &PageRequest::first())
+            .await
+            .unwrap();
+        page.data[0].id.clone()
+    }
+
+    async fn round(&self) -> usize {
+        self.dispatcher.deliver_due().await.unwrap()
+    }
+
+    async fn detail(&self, id: &DeliveryId) -> hookshot::model::DeliveryDetail {
+        self.webhooks.delivery(&self.tenant, id).await.unwrap()
+    }
+
+    /// Moves the clock to when the delivery is next due.
+    async fn until_due(&self, id: &DeliveryId) {
+        let due = self.detail(id).await.delivery.next_attempt_at.unwrap();
+        self.clock.set(due.max(self.clock.now()));
+    }
+}
+
+fn error_kind(outcome: &AttemptOutcome) -> &str {
+    match outcome {
+        AttemptOutcome::Error { kind, .. } => kind,
+        AttemptOutcome::Response { status, .. } => panic!("expected an error, got {status}"),
+    }
+}
+
+// ------------------------------------------------------------------- HTTP
+
+#[tokio::test]
+async fn delivers_signed_requests_that_verify() {
+    let setup = Setup::http().await;
+    let (receiver, url) = Receiver::start(vec![]).await;
+    let (endpoint, secret) = setup.endpoint(&url).await;
+    let id = setup.send().await;
+
+    assert_eq!(setup.round().await, 1);
+
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 1);
+    let (headers, body) = &seen[0];
+    let now = setup.clock.now().unix_secs();
+    Verifier::new(secret).verify_at(headers, body, now).unwrap();
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(headers["user-agent"].to_str().unwrap().starts_with("hookshot/"));
+    let envelope: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(envelope["type"], "invoice.paid");
+    assert_eq!(envelope["data"]["invoice"], "in_1");
+
+    let detail = setup.detail(&id).await;
+    assert_eq!(detail.delivery.status, DeliveryStatus::Delivered);
+    assert_eq!(headers["webhook-id"], detail.event.id.as_str());
+    assert_eq!(detail.attempt_log.len(), 1);
+    assert_eq!(detail.attempt_log[0].outcome.status(), Some(204));
+    let endpoint = setup.webhooks.endpoint(&setup.tenant, &endpoint).await.unwrap();
+    assert_eq!(endpoint.last_triggered_at, Some(setup.clock.now()));
+}
+
+#[tokio::test]
+async fn fails_twice_then_recovers_on_schedule() {
+    let setup = Setup::http().await;
+    let (receiver, url) = Receiver::start(vec![Reply::Status(500), Reply::Status(503)]).await;
+    setup.endpoint(&url).await;
+    let id = setup.send().await;
+
+    setup.round().await;
+    let first = setup.detail(&id).await.delivery;
+    assert_eq!(first.status, DeliveryStatus::Retrying);
+    assert_eq!(first.next_attempt_at, Some(setup.clock.now().saturating_add(5 * SECOND)));
+    assert_eq!(setup.round().await, 0, "not due before its time");
+
+    setup.until_due(&id).await;
+    setup.round().await;
+    let second = setup.detail(&id).await.delivery;
+    assert_eq!(second.attempts, 2);
+    assert_eq!(second.next_attempt_at, Some(setup.clock.now().saturating_add(300 * SECOND)));
+
+    setup.until_due(&id).await;
+    setup.round().await;
+    let done = setup.detail(&id).await;
+    assert_eq!(done.delivery.status, DeliveryStatus::Delivered);
+    let codes: Vec<_> = done.attempt_log.iter().map(|a| a.outcome.status()).collect();
+    assert_eq!(codes, [Some(500), Some(503), Some(204)]);
+    assert_eq!(receiver.seen().len(), 3);
+    // Every attempt carries the same webhook-id, for de-duplication.
+    let ids: Vec<_> = receiver.seen().iter().map(|(h, _)| h["webhook-id"].clone()).collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[tokio::test]
+async fn a_timeout_is_a_failed_attempt() {
+    let setup = Setup::http().await;
+    let (_receiver, url) = Receiver::start(vec![Reply::Hang]).await;
+    setup.endpoint(&url).await;
+    let id = setup.send().await;
+    setup.round().await;
+    let detail = setup.detail(&id).await;
+    assert_eq!(error_kind(&detail.attempt_log[0].outcome), "timeout");
+    assert_eq!(detail.delivery.status, DeliveryStatus::Retrying);
+    assert!(detail.attempt_log[0].duration < 5 * SECOND);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_failed_attempt() {
+    let setup = Setup::http().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    drop(listener);
+    setup.endpoint(&url).await;
+    let id = setup.send().await;
+    setup.round().await;
+    let detail = setup.detail(&id).await;
+    assert_eq!(error_kind(&detail.attempt_log[0].outcome), "connect");
+    assert_eq!(detail.delivery.last_response_status, None);
+}
+
+#[tokio::test]
+async fn redirects_are_failures_and_not_followed() {
+    let setup = Setup::http().await;
+    let (receiver, url) = Receiver::start(vec![Reply::Redirect]).await;
+    setup.endpoint(&url).await;
+    let id = setup.send().await;
+    setup.round().await;
+    let detail = setup.detail(&id).await;
+    assert_eq!(detail.delivery.status, DeliveryStatus::Retrying);
+    assert_eq!(detail.delivery.last_response_status, Some(302));
+    assert_eq!(receiver.seen().len(), 1, "the redirect target was not requested");
+}
+
+#[tokio::test]
+async fn gone_disables_the_endpoint_and_ends_its_queue() {
+    let setup = Setup::http_with(|c| c.concurrency = 1).await;
+    let (receiver, url) = Receiver::start(vec![Reply::Status(410)]).await;
+    let (endpoint, _) = setup.endpoint(&url).await;
+    let first = setup.send().await;
+    let second = setup.send().await;
+
+    assert_eq!(setup.round().await, 1);
+
+    let endpoint = setup.webhooks.endpoint(&setup.tenant, &endpoint).await.unwrap();
+    assert!(
+        matches!(&endpoint.status, EndpointStatus::Disabled { reason, .. } if reason.contains("410")),
+        "{:?}",
+        endpoint.status
+    );
+    for id in [&first, &second] {
+        let delivery = setup.detail(id).await.delivery;
+        assert_eq!(delivery.status, DeliveryStatus::Failed, "{id}");
+        assert!(delivery.failure_reason.unwrap().contains("410"), "{id}");
+    }
+    assert_eq!(setup.round().await, 0);
+    assert_eq!(receiver.seen().len(), 1);
+    assert!(
+        setup
+            .notices
+            .all()
+            .iter()
+            .any(|n| matches!(n, Notice::EndpointDisabled { reason, .. } if reason.contains("410")))
+    );
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_capped() {
+    let setup = Setup::http_with(|c| c.retry_after_cap = Duration::from_secs(3600)).await;
+    let script = vec![Reply::RetryAfter(429, "120"), Reply::RetryAfter(503, "86400")];
+    let (_receiver, url) = Receiver::start(script).await;
+    setup.endpoint(&url).await;
+    let id = setup.send().await;
+
+    setup.round().await;
+    let asked = setup.detail(&id).await.delivery;
+    assert_eq!(asked.next_attempt_at, Some(setup.clock.now().saturating_add(120 * SECOND)));
+
+    setup.until_due(&id).await;
+    setup.round().await;
+    let capped = setup.detail(&id).await.delivery;
+    assert_eq!(capped.next_attempt_at, Some(setup.clock.now().saturating_add(3600 * SECOND)));
+}
+
+#[tokio::test]
+async fn retry_after_never_shortens_the_schedule() {
+    let setup = Setup::http().await;
+    let (_receiver, url) = Receiver::start(vec![Reply::RetryAfter(429, "1")]).await;
+    setup.endpoint(&url).await;
+    let id = setup.send().await;
+    setup.round().await;
+    let delivery = setup.detail(&id).await.delivery;
+    assert_eq!(delivery.next_attempt_at, Some(setup.clock.now().saturating_add(5 * SECOND)));
+}
+
+#[tokio::test]
+async fn huge_responses_are_stored_truncated() {
+    let setup = Setup::http().await;
+    let (_receiver, url) = Receiver::start(vec![Reply::Big(4 * 1024 * 1024)]).await;
+    setup.endpoint(&url).await;
+    let id = setup.send().await;
+    setup.round().await;
+    let detail = setup.detail(&id).await;
+    assert_eq!(detail.delivery.status, DeliveryStatus::Delivered);
+    match &detail.attempt_log[0].outcome {
+        AttemptOutcome::Response {
+            body,
+            body_truncated,
+            ..
+        } => {
+            assert_eq!(body.len(), 16 * 1024);
+            assert!(body_truncated);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_guard_refuses_private_destinations() {
+    let transport = HttpTransport::builder().build().unwrap();
+    let setup = Setup::with_transport(Arc::new(transport)).await;
+    let (receiver, url) = Receiver::start(vec![]).await;
+    let https = url.replace("http://", "https://");
+    for target in [url.as_str(), https.as_str(), "https://localhost/hooks"] {
+        setup.endpoint(target).await;
+    }
+    let sent = setup
+        .webhooks
+        .send(&setup.tenant, "invoice.paid", "{}", None)
+        .await
+        .unwrap();
+    assert_eq!(sent.deliveries, 3);
+    assert_eq!(setup.round().await, 3);
+    let page = setup
+        .webhooks
+        .list_deliveries(&setup.tenant, &DeliveryFilter::default(), &PageRequest::first())
+        .await
+        .unwrap();
+    for delivery in page.data {
+        let detail = setup.detail(&delivery.id).await;
+        assert_eq!(error_kind(&detail.attempt_log[0].outcome), "blocked");
+    }
+    assert!(receiver.seen().is_empty());
+}
+
+#[tokio::test]
+async fn rotation_signs_with_both_secrets_during_the_grace_period() {
+    let setup = Setup::http().await;
+    let (receiver, url) = Receiver::start(vec![]).await;
+    let (endpoint, old) = setup.endpoint(&url).await;
+    let new = setup.webhooks.rotate_secret(&setup.tenant, &endpoint).await.unwrap();
+
+    setup.send().await;
+    setup.round().await;
+    setup.clock.advance(Duration::from_secs(24 * 3600 + 1));
+    setup.send().await;
+    setup.round().await;
+
+    let seen = receiver.seen();
+    let now = |n: usize| -> i64 { seen[n].0["webhook-timestamp"].to_str().unwrap().parse().unwrap() };
+    let verify = |secret: &SigningSecret, n: usize| {
+        Verifier::new(secret.clone()).verify_at(&seen[n].0, &seen[n].1, now(n))
+    };
+    let signatures = |n: usize| seen[n].0["webhook-signature"].to_str().unwrap().split(' ').count();
+    assert_eq!(signatures(0), 2);
+    assert!(verify(&old, 0).is_ok() && verify(&new, 0).is_ok());
+    assert_eq!(signatures(1), 1);
+    assert!(verify(&old, 1).is_err() && verify(&new, 1).is_ok());
+}
+
+#[tokio::test]
+async fn ping_reports_the_outcome_without_storing_anything() {
+    let setup = Setup::http().await;
+    let (receiver, url) = Receiver::start(vec![Reply::Status(200), Reply::Status(500)]).await;
+    let (endpoint, secret) = setup.endpoint(&url).await;
+    let ok = setup.dispatcher.ping(&setup.tenant, &endpoint).await.unwrap();
+    assert!(ok.is_success() && ok.error.is_none());
+    let failed = setup.dispatcher.ping(&setup.tenant, &endpoint).await.unwrap();
+    assert_eq!(failed.status, Some(500));
+
+    let (headers, body) = &receiver.seen()[0];
+    Verifier::new(secret)
+        .verify_at(headers, body, setup.clock.now().unix_secs())
+        .unwrap();
+    let envelope: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(envelope["type"], "webhook.test");
+    let history = setup
+        .webhooks
+        .list_deliveries(&setup.tenant, &DeliveryFilter::default(), &PageRequest::first())
+        .await
+        .unwrap();
+    assert!(history.data.is_empty());
+    let other = TenantId::new("other").unwrap();
+    assert!(setup.dispatcher.ping(&other, &endpoint).await.is_err());
+}
+
+#[tokio::test]
+async fn spawned_dispatcher_delivers_new_sends_and_shuts_down() {
+    let setup = Setup::http().await;
+    let (receiver, url) = Receiver::start(vec![]).await;
+    setup.endpoint(&url).await;
+    let handle = setup.dispatcher.spawn();
+    let id = setup.send().await;
+    // The send wakes the dispatcher; real time passes only for the HTTP
+    // round trip.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while setup.detail(&id).await.delivery.status != DeliveryStatus::Delivered {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("delivered within 10 s");
+    handle.shutdown(SECOND).await;
+    assert_eq!(receiver.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn shutdown_gives_back_what_it_could_not_finish() {
+    let setup = Setup::http().await;
+    let (_receiver, url) = Receiver::start(vec![Reply::Hang]).await;
+    setup.endpoint(&url).await;
+    let id = setup.send().await;
+    let handle = setup.dispatcher.spawn();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while setup.detail(&id).await.delivery.status != DeliveryStatus::Delivering {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("claimed");
+    handle.shutdown(Duration::from_millis(50)).await;
+    let delivery = setup.detail(&id).await.delivery;
+    assert_eq!(delivery.status, DeliveryStatus::Pending, "released, not left leased");
+    assert_eq!(delivery.next_attempt_at, Some(setup.clock.now()));
+    assert_eq!(delivery.attempts, 0);
+}
+
+// ------------------------------------------------------- scripted transport
+
+/// Answers from a script without any network; counts attempts in flight.
+#[derive(Debug, Default)]
+struct Scripted {
+    replies: Mutex<VecDeque<u16>>,
+    fallback: Mutex<u16>,
+    hold: Option<Arc<tokio::sync::Semaphore>>,
+    in_flight: Mutex<(usize, usize)>,
+    requests: Mutex<Vec<WebhookRequest>>,
+}
+
+impl Scripted {
+    fn always(status: u16) -> Arc<Self> {
+        Arc::new(Self {
+            fallback: Mutex::new(status),
+            ..Self::default()
+        })
+    }
+
+    fn set_fallback(&self, status: u16) {
+        *self.fallback.lock().unwrap() = status;
+    }
+
+    fn peak_in_flight(&self) -> usize {
+        self.in_flight.lock().unwrap().1
+    }
+}
+
+#[async_trait]
+impl Transport for Scripted {
+    async fn send(&self, request: WebhookRequest) -> Result<WebhookResponse, TransportError> {
+        {
+            let mut in_flight = self.in_flight.lock().unwrap();
+            in_flight.0 += 1;
+            in_flight.1 = in_flight.1.max(in_flight.0);
+        }
+        if let Some(hold) = &self.hold {
+            hold.acquire().await.unwrap().forget();
+        }
+        self.in_flight.lock().unwrap().0 -= 1;
+        self.requests.lock().unwrap().push(request);
+        let status = self
+            .replies
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(*self.fallback.lock().unwrap());
+        Ok(WebhookResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: Vec::new(),
+            body_truncated: false,
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_whole_schedule_runs_to_exhaustion() {
+    let transport = Scripted::always(500);
+    let setup = Setup::with_transport(transport.clone()).await;
+    setup.endpoint("https://receiver.example/hooks").await;
+    let id = setup.send().await;
+    let sent_at = setup.clock.now();
+
+    let mut gaps = Vec::new();
+    loop {
+        let before = setup.clock.now();
+        assert_eq!(setup.round().await, 1);
+        let delivery = setup.detail(&id).await.delivery;
+        if delivery.status == DeliveryStatus::Failed {
+            break;
+        }
+        gaps.push(delivery.next_attempt_at.unwrap().duration_since(before).as_secs());
+        setup.until_due(&id).await;
+    }
+    assert_eq!(gaps, [5, 300, 1800, 7200, 18_000, 36_000, 36_000]);
+    let detail = setup.detail(&id).await;
+    assert_eq!(detail.attempt_log.len(), 8);
+    assert!(detail.delivery.failure_reason.unwrap().contains("exhausted"));
+    let hours = setup.clock.now().duration_since(sent_at).as_secs() / 3600;
+    assert_eq!(hours, 27, "about 28 hours from the first attempt to the last");
+    assert!(setup.notices.all().iter().any(
+        |n| matches!(n, Notice::DeliveryExhausted { delivery_id, .. } if *delivery_id == id)
+    ));
+    assert_eq!(transport.requests.lock().unwrap().len(), 8);
+}
+
+#[tokio::test]
+async fn manual_retry_of_an_exhausted_delivery_gets_one_attempt() {
+    let transport = Scripted::always(500);
+    let setup = Setup::with_transport(transport.clone()).await;
+    setup.endpoint("https://receiver.example/hooks").await;
+    let id = setup.send().await;
+    while setup.detail(&id).await.delivery.status != DeliveryStatus::Failed {
+        setup.round().await;
+        if let Some(due) = setup.detail(&id).await.delivery.next_attempt_at {
+            setup.clock.set(due);
+        }
+    }
+    transport.set_fallback(200);
+    let queued = setup.webhooks.retry_delivery(&setup.tenant, &id).await.unwrap();
+    assert_eq!(queued.status, DeliveryStatus::Pending);
+    setup.round().await;
+    let detail = setup.detail(&id).await;
+    assert_eq!(detail.delivery.status, DeliveryStatus::Delivered);
+    assert_eq!(detail.attempt_log.last().unwrap().trigger, Trigger::Manual);
+    assert_eq!(detail.attempt_log.len(), 9);
+}
+
+#[tokio::test]
+async fn endpoints_failing_for_the_whole_window_are_disabled() {
+    let transport = Scripted::always(500);
+    let setup = Setup::with_transport(transport.clone()).await;
+    let (endpoint, _) = setup.endpoint("https://receiver.example/hooks").await;
+
+    // A success in the middle resets the clock.
+    for day in 0..9 {
+        if day == 3 {
+            transport.set_fallback(200);
+        }
+        setup.send().await;
+        setup.round().await;
+        transport.set_fallback(500);
+        let status = setup.webhooks.endpoint(&setup.tenant, &endpoint).await.unwrap().status;
+        let disabled = matches!(status, EndpointStatus::Disabled { .. });
+        // Failing since day 4 (the day after the success): disabled on day 9.
+        assert!(!disabled, "disabled too early, on day {day}");
+        setup.clock.advance(Duration::from_secs(24 * 3600));
+    }
+    setup.send().await;
+    setup.round().await;
+    let status = setup.webhooks.endpoint(&setup.tenant, &endpoint).await.unwrap().status;
+    assert!(matches!(status, EndpointStatus::Disabled { .. }), "{status:?}");
+    let notices = setup.notices.all();
+    assert!(notices.iter().any(|n| matches!(n, Notice::EndpointDisabled { .. })));
+    assert!(notices.iter().any(|n| matches!(n, Notice::EndpointRecovered { .. })));
+    // Its queued retries end with it.
+    let retrying = DeliveryFilter {
+        status: Some(DeliveryStatus::Retrying),
+        ..DeliveryFilter::default()
+    };
+    let page = setup
+        .webhooks
+        .list_deliveries(&setup.tenant, &retrying, &PageRequest::first())
+        .await
+        .unwrap();
+    assert!(page.data.is_empty(), "{:?}", page.data);
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_and_the_old_worker_cannot_record() {
+    let transport = Scripted::always(200);
+    let setup = Setup::with_transport(transport.clone()).await;
+    setup.endpoint("https://receiver.example/hooks").await;
+    let id = setup.send().await;
+
+    let store = setup.webhooks.store();
+    let now = setup.clock.now();
+    let stale = store
+        .claim_due("crashed-worker", now, now.saturating_add(60 * SECOND), 10)
+        .await
+        .unwrap();
+    assert_eq!(stale.len(), 1);
+    assert_eq!(setup.round().await, 0, "leased: nobody else may take it");
+
+    setup.clock.advance(61 * SECOND);
+    assert_eq!(setup.round().await, 1);
+    assert_eq!(setup.detail(&id).await.delivery.status, DeliveryStatus::Delivered);
+
+    let late = stale.into_iter().next().unwrap();
+    let mut overwrite = late.delivery.clone();
+    overwrite.fail("the crashed worker's stale view");
+    let attempt = hookshot::model::Attempt {
+        delivery_id: id.clone(),
+        number: 1,
+        trigger: Trigger::Scheduled,
+        started_at: now,
+        duration: SECOND,
+        outcome: AttemptOutcome::Response {
+            status: 500,
+            body: String::new(),
+            body_truncated: false,
+        },
+    };
+    assert!(!store.finish_attempt(&late.lease, attempt, overwrite).await.unwrap());
+    assert_eq!(setup.detail(&id).await.delivery.status, DeliveryStatus::Delivered);
+    assert_eq!(setup.detail(&id).await.attempt_log.len(), 1);
+}
+
+#[tokio::test]
+async fn one_endpoint_never_has_more_than_its_cap_in_flight() {
+    let hold = Arc::new(tokio::sync::Semaphore::new(0));
+    let transport = Arc::new(Scripted {
+        fallback: Mutex::new(200),
+        hold: Some(hold.clone()),
+        ..Scripted::default()
+    });
+    let setup = Setup::with_transport(transport.clone()).await;
+    setup.endpoint("https://slow.example/hooks").await;
+    for _ in 0..20 {
+        setup.send().await;
+    }
+    let dispatcher = setup.dispatcher.clone();
+    let round = tokio::spawn(async move { dispatcher.deliver_due().await.unwrap() });
+    // Let the round start its attempts, then let them all through.
+    while transport.in_flight.lock().unwrap().0 < 4 {
+        tokio::task::yield_now().await;
+    }
+    hold.add_permits(100);
+    assert_eq!(round.await.unwrap(), 20, "all twenty were claimed");
+    assert_eq!(transport.peak_in_flight(), 4);
+    let delivered = DeliveryFilter {
+        status: Some(DeliveryStatus::Delivered),
+        ..DeliveryFilter::default()
+    };
+    let page = setup
+        .webhooks
+        .list_deliveries(&setup.tenant, &delivered, &PageRequest::first())
+        .await
+        .unwrap();
+    assert_eq!(page.data.len(), 4, "the rest were put off, not attempted");
+    let later = setup.clock.now().saturating_add(Duration::from_millis(250));
+    let pending = DeliveryFilter {
+        status: Some(DeliveryStatus::Pending),
+        ..DeliveryFilter::default()
+    };
+    let waiting = setup
+        .webhooks
+        .list_deliveries(&setup.tenant, &pending, &PageRequest::first())
+        .await
+        .unwrap();
+    assert_eq!(waiting.data.len(), 16);
+    assert!(waiting.data.iter().all(|d| d.next_attempt_at == Some(later)));
+}
+
+#[tokio::test]
+async fn deliveries_to_a_deleted_endpoint_end() {
+    let transport = Scripted::always(200);
+    let setup = Setup::with_transport(transport.clone()).await;
+    let (endpoint, _) = setup.endpoint("https://gone.example/hooks").await;
+    let id = setup.send().await;
+    setup.webhooks.delete_endpoint(&setup.tenant, &endpoint).await.unwrap();
+    setup.round().await;
+    let delivery = setup.detail(&id).await.delivery;
+    assert_eq!(delivery.status, DeliveryStatus::Failed);
+    assert!(transport.requests.lock().unwrap().is_empty());
+}
+
+impl Setup {
+    async fn http_with(change: impl FnOnce(&mut DispatcherConfig)) -> Self {
+        let mut setup = Self::http().await;
+        let transport = HttpTransport::builder()
+            .guard(SsrfGuard::disabled())
+            .build()
+            .unwrap();
+        setup.dispatcher = Dispatcher::builder(setup.webhooks.clone())
+            .transport(Arc::new(transport))
+            .observer(setup.notices.clone())
+            .random(Arc::new(NoJitter))
+            .configure(change)
+            .build()
+            .unwrap();
+        setup
+    }
+}
