@@ -182,7 +182,12 @@ fn fan_out(c: &mut Criterion) {
                 }
                 let (hooks, tenant) = &fixture;
                 let start = Instant::now();
-                black_box(ok(rt.block_on(hooks.send(tenant, "invoice.paid", BODY, None))));
+                black_box(ok(rt.block_on(hooks.send(
+                    tenant,
+                    "invoice.paid",
+                    BODY,
+                    None,
+                ))));
                 timed += start.elapsed();
             }
             timed

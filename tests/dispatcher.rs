@@ -175,7 +175,11 @@ impl Setup {
         assert_eq!(sent.deliveries, 1);
         let page = self
             .webhooks
-            .list_deliveries(&self.tenant, &DeliveryFilter::default(), &PageRequest::first())
+            .list_deliveries(
+                &self.tenant,
+                &DeliveryFilter::default(),
+                &PageRequest::first(),
+            )
             .await
             .unwrap();
         page.data[0].id.clone()
@@ -220,7 +224,12 @@ async fn delivers_signed_requests_that_verify() {
     let now = setup.clock.now().unix_secs();
     Verifier::new(secret).verify_at(headers, body, now).unwrap();
     assert_eq!(headers["content-type"], "application/json");
-    assert!(headers["user-agent"].to_str().unwrap().starts_with("hookshot/"));
+    assert!(
+        headers["user-agent"]
+            .to_str()
+            .unwrap()
+            .starts_with("hookshot/")
+    );
     let envelope: serde_json::Value = serde_json::from_slice(body).unwrap();
     assert_eq!(envelope["type"], "invoice.paid");
     assert_eq!(envelope["data"]["invoice"], "in_1");
@@ -230,7 +239,11 @@ async fn delivers_signed_requests_that_verify() {
     assert_eq!(headers["webhook-id"], detail.event.id.as_str());
     assert_eq!(detail.attempt_log.len(), 1);
     assert_eq!(detail.attempt_log[0].outcome.status(), Some(204));
-    let endpoint = setup.webhooks.endpoint(&setup.tenant, &endpoint).await.unwrap();
+    let endpoint = setup
+        .webhooks
+        .endpoint(&setup.tenant, &endpoint)
+        .await
+        .unwrap();
     assert_eq!(endpoint.last_triggered_at, Some(setup.clock.now()));
 }
 
@@ -244,24 +257,38 @@ async fn fails_twice_then_recovers_on_schedule() {
     setup.round().await;
     let first = setup.detail(&id).await.delivery;
     assert_eq!(first.status, DeliveryStatus::Retrying);
-    assert_eq!(first.next_attempt_at, Some(setup.clock.now().saturating_add(5 * SECOND)));
+    assert_eq!(
+        first.next_attempt_at,
+        Some(setup.clock.now().saturating_add(5 * SECOND))
+    );
     assert_eq!(setup.round().await, 0, "not due before its time");
 
     setup.until_due(&id).await;
     setup.round().await;
     let second = setup.detail(&id).await.delivery;
     assert_eq!(second.attempts, 2);
-    assert_eq!(second.next_attempt_at, Some(setup.clock.now().saturating_add(300 * SECOND)));
+    assert_eq!(
+        second.next_attempt_at,
+        Some(setup.clock.now().saturating_add(300 * SECOND))
+    );
 
     setup.until_due(&id).await;
     setup.round().await;
     let done = setup.detail(&id).await;
     assert_eq!(done.delivery.status, DeliveryStatus::Delivered);
-    let codes: Vec<_> = done.attempt_log.iter().map(|a| a.outcome.status()).collect();
+    let codes: Vec<_> = done
+        .attempt_log
+        .iter()
+        .map(|a| a.outcome.status())
+        .collect();
     assert_eq!(codes, [Some(500), Some(503), Some(204)]);
     assert_eq!(receiver.seen().len(), 3);
     // Every attempt carries the same webhook-id, for de-duplication.
-    let ids: Vec<_> = receiver.seen().iter().map(|(h, _)| h["webhook-id"].clone()).collect();
+    let ids: Vec<_> = receiver
+        .seen()
+        .iter()
+        .map(|(h, _)| h["webhook-id"].clone())
+        .collect();
     assert!(ids.windows(2).all(|w| w[0] == w[1]));
 }
 
@@ -302,7 +329,11 @@ async fn redirects_are_failures_and_not_followed() {
     let detail = setup.detail(&id).await;
     assert_eq!(detail.delivery.status, DeliveryStatus::Retrying);
     assert_eq!(detail.delivery.last_response_status, Some(302));
-    assert_eq!(receiver.seen().len(), 1, "the redirect target was not requested");
+    assert_eq!(
+        receiver.seen().len(),
+        1,
+        "the redirect target was not requested"
+    );
 }
 
 #[tokio::test]
@@ -315,7 +346,11 @@ async fn gone_disables_the_endpoint_and_ends_its_queue() {
 
     assert_eq!(setup.round().await, 1);
 
-    let endpoint = setup.webhooks.endpoint(&setup.tenant, &endpoint).await.unwrap();
+    let endpoint = setup
+        .webhooks
+        .endpoint(&setup.tenant, &endpoint)
+        .await
+        .unwrap();
     assert!(
         matches!(&endpoint.status, EndpointStatus::Disabled { reason, .. } if reason.contains("410")),
         "{:?}",
@@ -329,30 +364,37 @@ async fn gone_disables_the_endpoint_and_ends_its_queue() {
     assert_eq!(setup.round().await, 0);
     assert_eq!(receiver.seen().len(), 1);
     assert!(
-        setup
-            .notices
-            .all()
-            .iter()
-            .any(|n| matches!(n, Notice::EndpointDisabled { reason, .. } if reason.contains("410")))
+        setup.notices.all().iter().any(
+            |n| matches!(n, Notice::EndpointDisabled { reason, .. } if reason.contains("410"))
+        )
     );
 }
 
 #[tokio::test]
 async fn retry_after_is_honoured_and_capped() {
     let setup = Setup::http_with(|c| c.retry_after_cap = Duration::from_secs(3600)).await;
-    let script = vec![Reply::RetryAfter(429, "120"), Reply::RetryAfter(503, "86400")];
+    let script = vec![
+        Reply::RetryAfter(429, "120"),
+        Reply::RetryAfter(503, "86400"),
+    ];
     let (_receiver, url) = Receiver::start(script).await;
     setup.endpoint(&url).await;
     let id = setup.send().await;
 
     setup.round().await;
     let asked = setup.detail(&id).await.delivery;
-    assert_eq!(asked.next_attempt_at, Some(setup.clock.now().saturating_add(120 * SECOND)));
+    assert_eq!(
+        asked.next_attempt_at,
+        Some(setup.clock.now().saturating_add(120 * SECOND))
+    );
 
     setup.until_due(&id).await;
     setup.round().await;
     let capped = setup.detail(&id).await.delivery;
-    assert_eq!(capped.next_attempt_at, Some(setup.clock.now().saturating_add(3600 * SECOND)));
+    assert_eq!(
+        capped.next_attempt_at,
+        Some(setup.clock.now().saturating_add(3600 * SECOND))
+    );
 }
 
 #[tokio::test]
@@ -363,7 +405,10 @@ async fn retry_after_never_shortens_the_schedule() {
     let id = setup.send().await;
     setup.round().await;
     let delivery = setup.detail(&id).await.delivery;
-    assert_eq!(delivery.next_attempt_at, Some(setup.clock.now().saturating_add(5 * SECOND)));
+    assert_eq!(
+        delivery.next_attempt_at,
+        Some(setup.clock.now().saturating_add(5 * SECOND))
+    );
 }
 
 #[tokio::test]
@@ -406,7 +451,11 @@ async fn the_guard_refuses_private_destinations() {
     assert_eq!(setup.round().await, 3);
     let page = setup
         .webhooks
-        .list_deliveries(&setup.tenant, &DeliveryFilter::default(), &PageRequest::first())
+        .list_deliveries(
+            &setup.tenant,
+            &DeliveryFilter::default(),
+            &PageRequest::first(),
+        )
         .await
         .unwrap();
     for delivery in page.data {
@@ -421,7 +470,11 @@ async fn rotation_signs_with_both_secrets_during_the_grace_period() {
     let setup = Setup::http().await;
     let (receiver, url) = Receiver::start(vec![]).await;
     let (endpoint, old) = setup.endpoint(&url).await;
-    let new = setup.webhooks.rotate_secret(&setup.tenant, &endpoint).await.unwrap();
+    let new = setup
+        .webhooks
+        .rotate_secret(&setup.tenant, &endpoint)
+        .await
+        .unwrap();
 
     setup.send().await;
     setup.round().await;
@@ -430,11 +483,23 @@ async fn rotation_signs_with_both_secrets_during_the_grace_period() {
     setup.round().await;
 
     let seen = receiver.seen();
-    let now = |n: usize| -> i64 { seen[n].0["webhook-timestamp"].to_str().unwrap().parse().unwrap() };
+    let now = |n: usize| -> i64 {
+        seen[n].0["webhook-timestamp"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
     let verify = |secret: &SigningSecret, n: usize| {
         Verifier::new(secret.clone()).verify_at(&seen[n].0, &seen[n].1, now(n))
     };
-    let signatures = |n: usize| seen[n].0["webhook-signature"].to_str().unwrap().split(' ').count();
+    let signatures = |n: usize| {
+        seen[n].0["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .count()
+    };
     assert_eq!(signatures(0), 2);
     assert!(verify(&old, 0).is_ok() && verify(&new, 0).is_ok());
     assert_eq!(signatures(1), 1);
@@ -446,9 +511,17 @@ async fn ping_reports_the_outcome_without_storing_anything() {
     let setup = Setup::http().await;
     let (receiver, url) = Receiver::start(vec![Reply::Status(200), Reply::Status(500)]).await;
     let (endpoint, secret) = setup.endpoint(&url).await;
-    let ok = setup.dispatcher.ping(&setup.tenant, &endpoint).await.unwrap();
+    let ok = setup
+        .dispatcher
+        .ping(&setup.tenant, &endpoint)
+        .await
+        .unwrap();
     assert!(ok.is_success() && ok.error.is_none());
-    let failed = setup.dispatcher.ping(&setup.tenant, &endpoint).await.unwrap();
+    let failed = setup
+        .dispatcher
+        .ping(&setup.tenant, &endpoint)
+        .await
+        .unwrap();
     assert_eq!(failed.status, Some(500));
 
     let (headers, body) = &receiver.seen()[0];
@@ -459,7 +532,11 @@ async fn ping_reports_the_outcome_without_storing_anything() {
     assert_eq!(envelope["type"], "webhook.test");
     let history = setup
         .webhooks
-        .list_deliveries(&setup.tenant, &DeliveryFilter::default(), &PageRequest::first())
+        .list_deliveries(
+            &setup.tenant,
+            &DeliveryFilter::default(),
+            &PageRequest::first(),
+        )
         .await
         .unwrap();
     assert!(history.data.is_empty());
@@ -503,7 +580,11 @@ async fn shutdown_gives_back_what_it_could_not_finish() {
     .expect("claimed");
     handle.shutdown(Duration::from_millis(50)).await;
     let delivery = setup.detail(&id).await.delivery;
-    assert_eq!(delivery.status, DeliveryStatus::Pending, "released, not left leased");
+    assert_eq!(
+        delivery.status,
+        DeliveryStatus::Pending,
+        "released, not left leased"
+    );
     assert_eq!(delivery.next_attempt_at, Some(setup.clock.now()));
     assert_eq!(delivery.attempts, 0);
 }
@@ -581,18 +662,35 @@ async fn the_whole_schedule_runs_to_exhaustion() {
         if delivery.status == DeliveryStatus::Failed {
             break;
         }
-        gaps.push(delivery.next_attempt_at.unwrap().duration_since(before).as_secs());
+        gaps.push(
+            delivery
+                .next_attempt_at
+                .unwrap()
+                .duration_since(before)
+                .as_secs(),
+        );
         setup.until_due(&id).await;
     }
     assert_eq!(gaps, [5, 300, 1800, 7200, 18_000, 36_000, 36_000]);
     let detail = setup.detail(&id).await;
     assert_eq!(detail.attempt_log.len(), 8);
-    assert!(detail.delivery.failure_reason.unwrap().contains("exhausted"));
+    assert!(
+        detail
+            .delivery
+            .failure_reason
+            .unwrap()
+            .contains("exhausted")
+    );
     let hours = setup.clock.now().duration_since(sent_at).as_secs() / 3600;
-    assert_eq!(hours, 27, "about 28 hours from the first attempt to the last");
-    assert!(setup.notices.all().iter().any(
-        |n| matches!(n, Notice::DeliveryExhausted { delivery_id, .. } if *delivery_id == id)
-    ));
+    assert_eq!(
+        hours, 27,
+        "about 28 hours from the first attempt to the last"
+    );
+    assert!(
+        setup.notices.all().iter().any(
+            |n| matches!(n, Notice::DeliveryExhausted { delivery_id, .. } if *delivery_id == id)
+        )
+    );
     assert_eq!(transport.requests.lock().unwrap().len(), 8);
 }
 
@@ -609,7 +707,11 @@ async fn manual_retry_of_an_exhausted_delivery_gets_one_attempt() {
         }
     }
     transport.set_fallback(200);
-    let queued = setup.webhooks.retry_delivery(&setup.tenant, &id).await.unwrap();
+    let queued = setup
+        .webhooks
+        .retry_delivery(&setup.tenant, &id)
+        .await
+        .unwrap();
     assert_eq!(queued.status, DeliveryStatus::Pending);
     setup.round().await;
     let detail = setup.detail(&id).await;
@@ -632,7 +734,12 @@ async fn endpoints_failing_for_the_whole_window_are_disabled() {
         setup.send().await;
         setup.round().await;
         transport.set_fallback(500);
-        let status = setup.webhooks.endpoint(&setup.tenant, &endpoint).await.unwrap().status;
+        let status = setup
+            .webhooks
+            .endpoint(&setup.tenant, &endpoint)
+            .await
+            .unwrap()
+            .status;
         let disabled = matches!(status, EndpointStatus::Disabled { .. });
         // Failing since day 4 (the day after the success): disabled on day 9.
         assert!(!disabled, "disabled too early, on day {day}");
@@ -640,11 +747,27 @@ async fn endpoints_failing_for_the_whole_window_are_disabled() {
     }
     setup.send().await;
     setup.round().await;
-    let status = setup.webhooks.endpoint(&setup.tenant, &endpoint).await.unwrap().status;
-    assert!(matches!(status, EndpointStatus::Disabled { .. }), "{status:?}");
+    let status = setup
+        .webhooks
+        .endpoint(&setup.tenant, &endpoint)
+        .await
+        .unwrap()
+        .status;
+    assert!(
+        matches!(status, EndpointStatus::Disabled { .. }),
+        "{status:?}"
+    );
     let notices = setup.notices.all();
-    assert!(notices.iter().any(|n| matches!(n, Notice::EndpointDisabled { .. })));
-    assert!(notices.iter().any(|n| matches!(n, Notice::EndpointRecovered { .. })));
+    assert!(
+        notices
+            .iter()
+            .any(|n| matches!(n, Notice::EndpointDisabled { .. }))
+    );
+    assert!(
+        notices
+            .iter()
+            .any(|n| matches!(n, Notice::EndpointRecovered { .. }))
+    );
     // Its queued retries end with it.
     let retrying = DeliveryFilter {
         status: Some(DeliveryStatus::Retrying),
@@ -676,7 +799,10 @@ async fn an_expired_lease_is_taken_over_and_the_old_worker_cannot_record() {
 
     setup.clock.advance(61 * SECOND);
     assert_eq!(setup.round().await, 1);
-    assert_eq!(setup.detail(&id).await.delivery.status, DeliveryStatus::Delivered);
+    assert_eq!(
+        setup.detail(&id).await.delivery.status,
+        DeliveryStatus::Delivered
+    );
 
     let late = stale.into_iter().next().unwrap();
     let mut overwrite = late.delivery.clone();
@@ -693,8 +819,16 @@ async fn an_expired_lease_is_taken_over_and_the_old_worker_cannot_record() {
             body_truncated: false,
         },
     };
-    assert!(!store.finish_attempt(&late.lease, attempt, overwrite).await.unwrap());
-    assert_eq!(setup.detail(&id).await.delivery.status, DeliveryStatus::Delivered);
+    assert!(
+        !store
+            .finish_attempt(&late.lease, attempt, overwrite)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        setup.detail(&id).await.delivery.status,
+        DeliveryStatus::Delivered
+    );
     assert_eq!(setup.detail(&id).await.attempt_log.len(), 1);
 }
 
@@ -741,7 +875,12 @@ async fn one_endpoint_never_has_more_than_its_cap_in_flight() {
         .await
         .unwrap();
     assert_eq!(waiting.data.len(), 16);
-    assert!(waiting.data.iter().all(|d| d.next_attempt_at == Some(later)));
+    assert!(
+        waiting
+            .data
+            .iter()
+            .all(|d| d.next_attempt_at == Some(later))
+    );
 }
 
 #[tokio::test]
@@ -750,7 +889,11 @@ async fn deliveries_to_a_deleted_endpoint_end() {
     let setup = Setup::with_transport(transport.clone()).await;
     let (endpoint, _) = setup.endpoint("https://gone.example/hooks").await;
     let id = setup.send().await;
-    setup.webhooks.delete_endpoint(&setup.tenant, &endpoint).await.unwrap();
+    setup
+        .webhooks
+        .delete_endpoint(&setup.tenant, &endpoint)
+        .await
+        .unwrap();
     setup.round().await;
     let delivery = setup.detail(&id).await.delivery;
     assert_eq!(delivery.status, DeliveryStatus::Failed);

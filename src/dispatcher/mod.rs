@@ -146,7 +146,10 @@ impl DispatcherBuilder {
         };
         let worker_id = match self.worker_id {
             Some(id) => id,
-            None => format!("worker-{:016x}", (self.random.next_unit() * 2f64.powi(53)) as u64),
+            None => format!(
+                "worker-{:016x}",
+                (self.random.next_unit() * 2f64.powi(53)) as u64
+            ),
         };
         Ok(Dispatcher {
             inner: Arc::new(Inner {
@@ -264,9 +267,7 @@ impl Dispatcher {
         let inner = Arc::clone(&self.inner);
         let wake = Arc::clone(&inner.wake);
         let waker = Arc::clone(&wake);
-        inner
-            .webhooks
-            .on_send(Arc::new(move || waker.notify_one()));
+        inner.webhooks.on_send(Arc::new(move || waker.notify_one()));
         let task = tokio::spawn(inner.run(stopped));
         DispatcherHandle { stop, task, wake }
     }
@@ -379,7 +380,12 @@ impl Inner {
         let now = self.clock.now();
         let claims = self
             .store
-            .claim_due(&self.worker_id, now, now.saturating_add(self.config.lease), free)
+            .claim_due(
+                &self.worker_id,
+                now,
+                now.saturating_add(self.config.lease),
+                free,
+            )
             .await?;
         let claimed = claims.len();
         for claim in claims {
@@ -408,7 +414,11 @@ impl Inner {
             event,
             lease,
         } = claim;
-        let stored = match self.store.endpoint(&delivery.tenant, &delivery.endpoint_id).await {
+        let stored = match self
+            .store
+            .endpoint(&delivery.tenant, &delivery.endpoint_id)
+            .await
+        {
             Ok(stored) => stored,
             // Leave the lease to run out: the delivery is tried again then.
             Err(_) => return,
@@ -418,7 +428,10 @@ impl Inner {
             return;
         };
         let Some(_endpoint_slot) = self.endpoint_slot(&delivery.endpoint_id) else {
-            let later = self.clock.now().saturating_add(self.config.endpoint_busy_delay);
+            let later = self
+                .clock
+                .now()
+                .saturating_add(self.config.endpoint_busy_delay);
             let _ = self.store.release(&lease, later).await;
             return;
         };
@@ -440,14 +453,19 @@ impl Inner {
             self.random.next_unit(),
         );
         let success = attempt.outcome.is_success();
-        match self.store.finish_attempt(&lease, attempt, delivery.clone()).await {
+        match self
+            .store
+            .finish_attempt(&lease, attempt, delivery.clone())
+            .await
+        {
             Ok(true) => {}
             // Another worker took the delivery over, or the store failed:
             // either way this result is not the delivery's and the lease
             // (if still ours) runs out.
             Ok(false) | Err(_) => return,
         }
-        self.after_attempt(&stored, &delivery, verdict, success, started_at).await;
+        self.after_attempt(&stored, &delivery, verdict, success, started_at)
+            .await;
     }
 
     /// The follow-up a recorded attempt calls for: endpoint health and
@@ -463,8 +481,12 @@ impl Inner {
         let endpoint = &stored.endpoint;
         match verdict {
             Verdict::Gone => {
-                self.disable(endpoint.tenant.clone(), endpoint.id.clone(), "the endpoint answered 410 Gone".into())
-                    .await;
+                self.disable(
+                    endpoint.tenant.clone(),
+                    endpoint.id.clone(),
+                    "the endpoint answered 410 Gone".into(),
+                )
+                .await;
                 return;
             }
             Verdict::Exhausted => {
@@ -593,7 +615,11 @@ impl Inner {
         })
     }
 
-    async fn ping(&self, tenant: &TenantId, endpoint_id: &EndpointId) -> Result<PingOutcome, Error> {
+    async fn ping(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+    ) -> Result<PingOutcome, Error> {
         let stored = self
             .store
             .endpoint(tenant, endpoint_id)
@@ -662,16 +688,27 @@ fn request(
     let invalid = |what: &str| crate::transport::TransportError::InvalidRequest(what.to_owned());
     let mut headers = HeaderMap::with_capacity(endpoint.headers.len() + 4);
     for (name, value) in &endpoint.headers {
-        let name = HeaderName::try_from(name.as_str()).map_err(|_| invalid("a custom header name"))?;
-        let value = HeaderValue::try_from(value.as_str()).map_err(|_| invalid("a custom header value"))?;
+        let name =
+            HeaderName::try_from(name.as_str()).map_err(|_| invalid("a custom header name"))?;
+        let value =
+            HeaderValue::try_from(value.as_str()).map_err(|_| invalid("a custom header value"))?;
         headers.insert(name, value);
     }
     let id = HeaderValue::try_from(event.id.as_str()).map_err(|_| invalid("the event id"))?;
     let signature = HeaderValue::try_from(signature).map_err(|_| invalid("the signature"))?;
     headers.insert(HeaderName::from_static(signature::WEBHOOK_ID), id);
-    headers.insert(HeaderName::from_static(signature::WEBHOOK_TIMESTAMP), HeaderValue::from(timestamp));
-    headers.insert(HeaderName::from_static(signature::WEBHOOK_SIGNATURE), signature);
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        HeaderName::from_static(signature::WEBHOOK_TIMESTAMP),
+        HeaderValue::from(timestamp),
+    );
+    headers.insert(
+        HeaderName::from_static(signature::WEBHOOK_SIGNATURE),
+        signature,
+    );
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(WebhookRequest {
         url: endpoint.url.clone(),
         headers,

@@ -97,8 +97,9 @@ pub(super) fn settle(
         let made = delivery.scheduled_attempts.max(1);
         match rules.schedule.delay_after(made, random) {
             Some(delay) => {
-                let delay = retry_after
-                    .map_or(delay, |asked| honour_retry_after(delay, asked, rules.retry_after_cap));
+                let delay = retry_after.map_or(delay, |asked| {
+                    honour_retry_after(delay, asked, rules.retry_after_cap)
+                });
                 delivery.status = DeliveryStatus::Retrying;
                 delivery.next_attempt_at = Some(now.saturating_add(delay));
                 Verdict::Retry
@@ -126,7 +127,11 @@ pub(super) fn settle(
 /// `Retry-After` as a wait from `now`: delay-seconds or an HTTP date
 /// (IMF-fixdate). A date in the past asks for no wait.
 fn retry_after(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -166,7 +171,12 @@ mod tests {
     fn http_dates_parse() {
         let t = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
         assert_eq!(t.to_string(), "1994-11-06T08:49:37.000Z");
-        for bad in ["", "06 Nov 1994", "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 UTC"] {
+        for bad in [
+            "",
+            "06 Nov 1994",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+        ] {
             assert!(parse_http_date(bad).is_none(), "{bad}");
         }
     }

@@ -9,18 +9,18 @@ mod payload;
 mod tenant;
 pub(crate) mod validate;
 
-pub use endpoint::{
-    CreatedEndpoint, Endpoint, EndpointFilter, EndpointSecrets, EndpointStatus, NewEndpoint,
-    RetiredSecret, StatusFilter, StoredEndpoint, UpdateEndpoint,
-};
 pub use delivery::{
     Attempt, AttemptOutcome, Delivery, DeliveryDetail, DeliveryFilter, DeliveryStatus, Event,
     Trigger,
+};
+pub use endpoint::{
+    CreatedEndpoint, Endpoint, EndpointFilter, EndpointSecrets, EndpointStatus, NewEndpoint,
+    RetiredSecret, StatusFilter, StoredEndpoint, UpdateEndpoint,
 };
 pub use event_type::EventType;
 pub use page::{Cursor, Direction, Page, PageRequest};
 pub use payload::Payload;
 pub use tenant::TenantId;
 
-pub(crate) use payload::render_body;
 pub(crate) use endpoint::{EndpointLimits, pattern_matches, validate_event_type_name};
+pub(crate) use payload::render_body;

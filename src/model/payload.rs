@@ -91,7 +91,10 @@ mod tests {
         assert_eq!(parsed["type"], "invoice.paid");
         assert_eq!(parsed["timestamp"], "1970-01-01T00:00:00.000Z");
         assert_eq!(parsed["data"]["a"], 1);
-        assert!(body.contains(r#""data":{"a": 1}"#), "data kept byte for byte");
+        assert!(
+            body.contains(r#""data":{"a": 1}"#),
+            "data kept byte for byte"
+        );
         assert_eq!(render_body(false, "x", at, "[1]".into()), "[1]");
     }
 
@@ -101,7 +104,9 @@ mod tests {
         assert!(Payload::from("\"abc\"").into_json(3).is_err());
         assert_eq!(Payload::from("[1, 2]").into_json(100).unwrap(), "[1, 2]");
         assert_eq!(
-            Payload::from(serde_json::json!({"k": true})).into_json(100).unwrap(),
+            Payload::from(serde_json::json!({"k": true}))
+                .into_json(100)
+                .unwrap(),
             r#"{"k":true}"#
         );
     }

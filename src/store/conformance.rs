@@ -3116,6 +3116,12 @@ pub async fn claim_due_again_after_lease_expiry(store: Arc<dyn Store>) {
     check_claims(s, &again, &event, "w2", expiry).await;
     let third = claim_at(s, "w3", expiry, 10).await;
     assert!(third.is_empty(), "claimed under the new lease: {third:?}");
+    let released_at = expiry.saturating_add(SECOND);
+    s.release(&again[0].lease, released_at)
+        .await
+        .expect("release");
+    // Pending as before the first claim, not `delivering` from the lapsed one.
+    check_released(s, &again[0], DeliveryStatus::Pending, released_at).await;
 }
 
 /// A worker claiming up to 7 at a time until nothing is due; what it got.
@@ -3179,7 +3185,11 @@ pub async fn finish_attempt_stores_state_and_attempts(store: Arc<dyn Store>) {
     assert_eq!(claimed(&first), dlv(&[1]), "the first claim");
     let (a1, retrying) = finish(s, &first[0], End::Retrying, START).await;
     assert_eq!(stored_delivery(s, t, id).await, Some(retrying), "retrying");
-    assert_eq!(attempts_of(s, t, id).await, std::slice::from_ref(&a1), "one attempt");
+    assert_eq!(
+        attempts_of(s, t, id).await,
+        std::slice::from_ref(&a1),
+        "one attempt"
+    );
 
     let due = START.saturating_add(RETRY_AFTER);
     let sibling = claim_at(s, "w1", due.saturating_sub(MS), 10).await;

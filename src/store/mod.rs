@@ -233,11 +233,8 @@ pub trait DeliveryStore: Send + Sync + fmt::Debug {
     async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>, Error>;
 
     /// The delivery `id` of `tenant`.
-    async fn delivery(
-        &self,
-        tenant: &TenantId,
-        id: &DeliveryId,
-    ) -> Result<Option<Delivery>, Error>;
+    async fn delivery(&self, tenant: &TenantId, id: &DeliveryId)
+    -> Result<Option<Delivery>, Error>;
 
     /// The attempts at delivery `id` of `tenant`, oldest first.
     async fn attempts(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Vec<Attempt>, Error>;

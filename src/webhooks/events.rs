@@ -7,11 +7,11 @@ use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::id::{DeliveryId, EndpointId, EventId};
 use crate::model::validate;
-use crate::store::Inserted;
 use crate::model::{
     Delivery, DeliveryDetail, DeliveryFilter, Event, Page, PageRequest, Payload, TenantId,
     render_body,
 };
+use crate::store::Inserted;
 
 const SEND_SCOPE: &str = "event.send";
 
@@ -146,7 +146,11 @@ impl Webhooks {
         id: &DeliveryId,
     ) -> Result<DeliveryDetail, Error> {
         let not_found = || Error::not_found("delivery", id.as_str());
-        let delivery = self.store.delivery(tenant, id).await?.ok_or_else(not_found)?;
+        let delivery = self
+            .store
+            .delivery(tenant, id)
+            .await?
+            .ok_or_else(not_found)?;
         let attempt_log = self.store.attempts(tenant, id).await?;
         let event = self
             .store

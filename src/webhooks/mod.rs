@@ -213,7 +213,10 @@ impl Wakers {
     }
 
     fn wake(&self) {
-        let wakers = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let wakers = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for waker in wakers.iter() {
             waker();
         }

@@ -114,13 +114,19 @@ impl DeliveryStore for MemoryStore {
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<Inserted, Error> {
         let mut state = write(&self.deliveries);
-        if let Some(existing) = idempotency.as_ref().and_then(|r| state.idempotency.existing(r)) {
+        if let Some(existing) = idempotency
+            .as_ref()
+            .and_then(|r| state.idempotency.existing(r))
+        {
             return Ok(Inserted::Existing(existing));
         }
         if state.events.contains_key(&event.id)
             || deliveries.iter().any(|d| state.slots.contains_key(&d.id))
         {
-            return Err(Error::Conflict(format!("event {} already exists", event.id)));
+            return Err(Error::Conflict(format!(
+                "event {} already exists",
+                event.id
+            )));
         }
         for delivery in deliveries {
             state.insert(delivery);
@@ -230,7 +236,11 @@ impl DeliveryStore for MemoryStore {
 
     async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>, Error> {
         let state = read(&self.deliveries);
-        Ok(state.events.get(id).filter(|e| e.tenant == *tenant).cloned())
+        Ok(state
+            .events
+            .get(id)
+            .filter(|e| e.tenant == *tenant)
+            .cloned())
     }
 
     async fn delivery(
@@ -325,7 +335,9 @@ impl DeliveryStore for MemoryStore {
         reason: &str,
     ) -> Result<u64, Error> {
         let mut state = write(&self.deliveries);
-        let ids = state.select(tenant, |d| d.status.is_queued() && d.endpoint_id == *endpoint);
+        let ids = state.select(tenant, |d| {
+            d.status.is_queued() && d.endpoint_id == *endpoint
+        });
         for id in &ids {
             state.modify(id, |slot| slot.delivery.fail(reason));
         }

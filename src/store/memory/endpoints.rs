@@ -115,7 +115,10 @@ impl EndpointStore for MemoryStore {
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<Inserted, Error> {
         let mut state = write(&self.endpoints);
-        if let Some(existing) = idempotency.as_ref().and_then(|r| state.idempotency.existing(r)) {
+        if let Some(existing) = idempotency
+            .as_ref()
+            .and_then(|r| state.idempotency.existing(r))
+        {
             return Ok(Inserted::Existing(existing));
         }
         let tenant = state
@@ -222,4 +225,3 @@ fn collect<'a>(
         .cloned()
         .collect()
 }
-

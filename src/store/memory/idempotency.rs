@@ -29,7 +29,11 @@ impl IdempotencyTable {
     /// dropping expired records on the way.
     pub(super) fn existing(&mut self, record: &IdempotencyRecord) -> Option<IdempotencyRecord> {
         let now = record.created_at;
-        while self.order.front().is_some_and(|(expires_at, _)| *expires_at <= now) {
+        while self
+            .order
+            .front()
+            .is_some_and(|(expires_at, _)| *expires_at <= now)
+        {
             if let Some((_, old)) = self.order.pop_front()
                 && self.records.get(&old).is_some_and(|r| !r.is_live_at(now))
             {
