@@ -917,3 +917,27 @@ impl Setup {
         setup
     }
 }
+
+#[tokio::test]
+async fn last_triggered_at_is_kept_to_the_second() {
+    let setup = Setup::with_transport(Scripted::always(200)).await;
+    let (endpoint, _) = setup.endpoint("https://receiver.example/hooks").await;
+    let last = || async {
+        let read = setup.webhooks.endpoint(&setup.tenant, &endpoint).await.unwrap();
+        read.last_triggered_at.unwrap()
+    };
+    setup.send().await;
+    setup.round().await;
+    let first = setup.clock.now();
+    assert_eq!(last().await, first);
+
+    setup.clock.advance(Duration::from_millis(500));
+    setup.send().await;
+    setup.round().await;
+    assert_eq!(last().await, first, "a healthy endpoint is not rewritten within a second");
+
+    setup.clock.advance(Duration::from_millis(600));
+    setup.send().await;
+    setup.round().await;
+    assert_eq!(last().await, setup.clock.now());
+}

@@ -507,6 +507,15 @@ impl Inner {
     /// Records when the endpoint was last tried and how long it has been
     /// failing; disables it once it has failed for the whole window.
     async fn track_health(&self, before: &StoredEndpoint, success: bool, started_at: Timestamp) {
+        // A healthy endpoint tried again within a second changes nothing
+        // worth a store write: `last_triggered_at` is kept to the second.
+        let recently = before
+            .endpoint
+            .last_triggered_at
+            .is_some_and(|at| started_at.duration_since(at) < Duration::from_secs(1));
+        if success && before.failing_since.is_none() && recently {
+            return;
+        }
         let window = self.config.auto_disable_after;
         let change = move |stored: &mut StoredEndpoint| {
             stored.endpoint.last_triggered_at = Some(started_at);

@@ -46,7 +46,8 @@ pub struct Endpoint {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
-    /// When a delivery was last attempted to it; absent until the first.
+    /// When a delivery was last attempted to it, to within a second; absent
+    /// until the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_triggered_at: Option<Timestamp>,
 }
