@@ -200,6 +200,14 @@ impl Setup {
     }
 }
 
+/// How long after now the delivery's next attempt is due.
+fn due_in(setup: &Setup, delivery: &hookshot::model::Delivery) -> Duration {
+    delivery
+        .next_attempt_at
+        .unwrap()
+        .duration_since(setup.clock.now())
+}
+
 fn error_kind(outcome: &AttemptOutcome) -> &str {
     match outcome {
         AttemptOutcome::Error { kind, .. } => kind,
@@ -257,20 +265,14 @@ async fn fails_twice_then_recovers_on_schedule() {
     setup.round().await;
     let first = setup.detail(&id).await.delivery;
     assert_eq!(first.status, DeliveryStatus::Retrying);
-    assert_eq!(
-        first.next_attempt_at,
-        Some(setup.clock.now().saturating_add(5 * SECOND))
-    );
+    assert_eq!(due_in(&setup, &first), 5 * SECOND);
     assert_eq!(setup.round().await, 0, "not due before its time");
 
     setup.until_due(&id).await;
     setup.round().await;
     let second = setup.detail(&id).await.delivery;
     assert_eq!(second.attempts, 2);
-    assert_eq!(
-        second.next_attempt_at,
-        Some(setup.clock.now().saturating_add(300 * SECOND))
-    );
+    assert_eq!(due_in(&setup, &second), 300 * SECOND);
 
     setup.until_due(&id).await;
     setup.round().await;
@@ -383,18 +385,12 @@ async fn retry_after_is_honoured_and_capped() {
 
     setup.round().await;
     let asked = setup.detail(&id).await.delivery;
-    assert_eq!(
-        asked.next_attempt_at,
-        Some(setup.clock.now().saturating_add(120 * SECOND))
-    );
+    assert_eq!(due_in(&setup, &asked), 120 * SECOND);
 
     setup.until_due(&id).await;
     setup.round().await;
     let capped = setup.detail(&id).await.delivery;
-    assert_eq!(
-        capped.next_attempt_at,
-        Some(setup.clock.now().saturating_add(3600 * SECOND))
-    );
+    assert_eq!(due_in(&setup, &capped), 3600 * SECOND);
 }
 
 #[tokio::test]
@@ -405,10 +401,7 @@ async fn retry_after_never_shortens_the_schedule() {
     let id = setup.send().await;
     setup.round().await;
     let delivery = setup.detail(&id).await.delivery;
-    assert_eq!(
-        delivery.next_attempt_at,
-        Some(setup.clock.now().saturating_add(5 * SECOND))
-    );
+    assert_eq!(due_in(&setup, &delivery), 5 * SECOND);
 }
 
 #[tokio::test]
@@ -923,7 +916,11 @@ async fn last_triggered_at_is_kept_to_the_second() {
     let setup = Setup::with_transport(Scripted::always(200)).await;
     let (endpoint, _) = setup.endpoint("https://receiver.example/hooks").await;
     let last = || async {
-        let read = setup.webhooks.endpoint(&setup.tenant, &endpoint).await.unwrap();
+        let read = setup
+            .webhooks
+            .endpoint(&setup.tenant, &endpoint)
+            .await
+            .unwrap();
         read.last_triggered_at.unwrap()
     };
     setup.send().await;
@@ -934,7 +931,11 @@ async fn last_triggered_at_is_kept_to_the_second() {
     setup.clock.advance(Duration::from_millis(500));
     setup.send().await;
     setup.round().await;
-    assert_eq!(last().await, first, "a healthy endpoint is not rewritten within a second");
+    assert_eq!(
+        last().await,
+        first,
+        "a healthy endpoint is not rewritten within a second"
+    );
 
     setup.clock.advance(Duration::from_millis(600));
     setup.send().await;

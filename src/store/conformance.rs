@@ -2718,22 +2718,7 @@ async fn create_fan_out_fixture(h: &Harness) -> Vec<EndpointId> {
 
 /// A delivery of `event` as sent: pending, due at once, never attempted.
 fn fresh(delivery: &Delivery, event: &Event) -> Delivery {
-    Delivery {
-        id: delivery.id.clone(),
-        tenant: event.tenant.clone(),
-        event_id: event.id.clone(),
-        endpoint_id: delivery.endpoint_id.clone(),
-        event_type: event.event_type.clone(),
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        scheduled_attempts: 0,
-        next_trigger: Trigger::Scheduled,
-        created_at: event.created_at,
-        last_attempt_at: None,
-        next_attempt_at: Some(event.created_at),
-        last_response_status: None,
-        failure_reason: None,
-    }
+    Delivery::new(delivery.id.clone(), event, delivery.endpoint_id.clone())
 }
 
 /// A send queues one delivery per active subscriber of the tenant (exact
