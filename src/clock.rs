@@ -352,6 +352,15 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "dispatch")]
+    #[tokio::test(start_paused = true)]
+    async fn tokio_clock_follows_paused_time() {
+        let start = Timestamp::from_unix_millis(1_700_000_000_000);
+        let clock = TokioClock::starting_at(start);
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(clock.now(), start.saturating_add(Duration::from_secs(3600)));
+    }
+
     #[test]
     fn manual_clock_moves_only_when_told() {
         let clock = ManualClock::new(Timestamp::from_unix_millis(1_000));
