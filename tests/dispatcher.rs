@@ -942,3 +942,39 @@ async fn last_triggered_at_is_kept_to_the_second() {
     setup.round().await;
     assert_eq!(last().await, setup.clock.now());
 }
+
+#[tokio::test]
+async fn a_rate_limited_endpoint_gets_its_rate_and_no_more() {
+    let transport = Scripted::always(200);
+    let setup = Setup::with_transport(transport.clone()).await;
+    let new = NewEndpoint::new("https://limited.example/hooks").rate_limit(2);
+    setup
+        .webhooks
+        .create_endpoint(&setup.tenant, new, None)
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        setup.send().await;
+    }
+    let attempted = || transport.requests.lock().unwrap().len();
+
+    setup.round().await;
+    assert_eq!(attempted(), 2, "two per second");
+    let pending = DeliveryFilter {
+        status: Some(DeliveryStatus::Pending),
+        ..DeliveryFilter::default()
+    };
+    let waiting = setup
+        .webhooks
+        .list_deliveries(&setup.tenant, &pending, &PageRequest::first())
+        .await
+        .unwrap();
+    assert_eq!(waiting.data.len(), 3);
+    for delivery in &waiting.data {
+        assert_eq!(due_in(&setup, delivery), Duration::from_millis(500));
+    }
+
+    setup.clock.advance(SECOND);
+    setup.round().await;
+    assert_eq!(attempted(), 4);
+}

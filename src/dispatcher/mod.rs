@@ -7,6 +7,7 @@
 //! which is the event id and stays the same across attempts and endpoints.
 
 mod outcome;
+mod rate;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,6 +30,7 @@ use crate::transport::{HttpTransport, Transport, WebhookRequest};
 use crate::webhooks::Webhooks;
 
 use outcome::{RetryRules, Verdict};
+use rate::RateLimits;
 
 /// Settings of a [`Dispatcher`].
 #[derive(Debug, Clone)]
@@ -164,6 +166,7 @@ impl DispatcherBuilder {
                     retry_after_cap: config.retry_after_cap,
                 },
                 endpoint_slots: Mutex::default(),
+                rate_limits: RateLimits::default(),
                 wake: Arc::new(Notify::new()),
                 worker_id,
                 config,
@@ -192,6 +195,8 @@ struct Inner {
     config: DispatcherConfig,
     /// Per-endpoint limits on attempts in flight.
     endpoint_slots: Mutex<HashMap<EndpointId, Arc<Semaphore>>>,
+    /// Per-endpoint rate limits.
+    rate_limits: RateLimits,
     wake: Arc<Notify>,
     worker_id: String,
 }
@@ -427,6 +432,16 @@ impl Inner {
             self.end_for_inactive_endpoint(&delivery, &lease).await;
             return;
         };
+        if let Some(per_second) = stored.endpoint.rate_limit {
+            let now = self.clock.now();
+            if let Err(wait) = self
+                .rate_limits
+                .take(&delivery.endpoint_id, per_second, now)
+            {
+                let _ = self.store.release(&lease, now.saturating_add(wait)).await;
+                return;
+            }
+        }
         let Some(_endpoint_slot) = self.endpoint_slot(&delivery.endpoint_id) else {
             let later = self
                 .clock

@@ -33,6 +33,14 @@ pub struct Endpoint {
     /// How long one delivery attempt may take, 1 to 30 seconds.
     #[serde(rename = "timeout_secs", with = "secs")]
     pub timeout: Duration,
+    /// At most this many attempts per second to it, if set (per dispatcher
+    /// process).
+    #[serde(
+        default,
+        rename = "rate_limit_per_sec",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rate_limit: Option<u32>,
     /// Extra headers sent with every delivery.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -263,6 +271,9 @@ pub struct NewEndpoint {
     /// Attempt timeout, 1 to 30 s; 15 s when absent.
     #[serde(default, rename = "timeout_secs", with = "opt_secs")]
     pub timeout: Option<Duration>,
+    /// At most this many attempts per second (1 to 10,000); none when absent.
+    #[serde(default, rename = "rate_limit_per_sec")]
+    pub rate_limit: Option<u32>,
     /// Extra headers for every delivery; reserved names are refused.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -312,6 +323,13 @@ impl NewEndpoint {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Limits attempts to this many per second.
+    #[must_use]
+    pub fn rate_limit(mut self, per_second: u32) -> Self {
+        self.rate_limit = Some(per_second);
         self
     }
 
@@ -373,6 +391,9 @@ pub struct UpdateEndpoint {
     /// New attempt timeout.
     #[serde(default, rename = "timeout_secs", with = "opt_secs")]
     pub timeout: Option<Duration>,
+    /// New rate limit: `Some(None)` removes it.
+    #[serde(default, rename = "rate_limit_per_sec", deserialize_with = "present")]
+    pub rate_limit: Option<Option<u32>>,
     /// Replaces the custom headers.
     #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
@@ -434,6 +455,13 @@ impl UpdateEndpoint {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets (`Some`) or removes (`None`) the rate limit.
+    #[must_use]
+    pub fn rate_limit(mut self, per_second: Option<u32>) -> Self {
+        self.rate_limit = Some(per_second);
         self
     }
 

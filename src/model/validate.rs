@@ -120,6 +120,21 @@ pub(crate) fn timeout(timeout: Duration) -> Result<Duration, Error> {
     }
 }
 
+/// The highest per-endpoint rate limit accepted, in attempts per second.
+pub(crate) const MAX_RATE_LIMIT: u32 = 10_000;
+
+/// Checks a per-endpoint rate limit.
+pub(crate) fn rate_limit(per_second: u32) -> Result<u32, Error> {
+    if (1..=MAX_RATE_LIMIT).contains(&per_second) {
+        Ok(per_second)
+    } else {
+        Err(Error::invalid(
+            "rate_limit_per_sec",
+            format!("{per_second} is outside 1 to {MAX_RATE_LIMIT}"),
+        ))
+    }
+}
+
 /// Checks custom headers and returns them with lowercase names.
 pub(crate) fn headers(
     headers: BTreeMap<String, String>,

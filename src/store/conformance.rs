@@ -298,6 +298,7 @@ fn full_request() -> NewEndpoint {
         .description("Invoices for accounting")
         .event_types(["invoice.paid", "customer.*"])
         .timeout(Duration::from_secs(10))
+        .rate_limit(50)
         .header("X-Trace", "abc")
         .metadata("plan", "pro")
 }
@@ -666,6 +667,7 @@ pub async fn create_get_round_trip(store: Arc<dyn Store>) {
         event_types: Some(set(&["customer.*", "invoice.paid"])),
         status: EndpointStatus::Active,
         timeout: Duration::from_secs(10),
+        rate_limit: Some(50),
         headers: map(&[("x-trace", "abc")]),
         metadata: map(&[("plan", "pro")]),
         has_signing_secret: true,
@@ -909,6 +911,12 @@ fn rejected_creates() -> Vec<(&'static str, &'static str, NewEndpoint)> {
             "event_types",
             ok().event_types(Vec::<String>::new()),
         ),
+        ("zero rate limit", "rate_limit_per_sec", ok().rate_limit(0)),
+        (
+            "rate limit over 10,000",
+            "rate_limit_per_sec",
+            ok().rate_limit(10_001),
+        ),
         ("oversize name", "name", ok().name("n".repeat(257))),
         (
             "oversize description",
@@ -944,6 +952,11 @@ fn rejected_updates() -> Vec<(&'static str, &'static str, UpdateEndpoint)> {
             "unknown event types",
             "event_types",
             ok().event_types(UNKNOWN_TYPES),
+        ),
+        (
+            "zero rate limit",
+            "rate_limit_per_sec",
+            ok().rate_limit(Some(0)),
         ),
         ("oversize name", "name", ok().name("n".repeat(257))),
         (
@@ -1902,6 +1915,7 @@ fn raw_endpoint(tenant: &TenantId, n: u32) -> StoredEndpoint {
             event_types: None,
             status: EndpointStatus::Active,
             timeout: Duration::from_secs(15),
+            rate_limit: None,
             headers: BTreeMap::new(),
             metadata: BTreeMap::new(),
             has_signing_secret: true,
@@ -1927,6 +1941,7 @@ fn rich_endpoint(tenant: &TenantId) -> StoredEndpoint {
         since: START.saturating_add(HOUR),
     };
     e.timeout = Duration::from_secs(30);
+    e.rate_limit = Some(7);
     e.headers = map(&[("x-a", "1"), ("x-b", "two")]);
     e.metadata = map(&[("région", "eu-west"), ("empty", "")]);
     e.updated_at = START.saturating_add(HOUR);
@@ -1937,6 +1952,7 @@ fn rich_endpoint(tenant: &TenantId) -> StoredEndpoint {
             expires_at: START.saturating_add(HOUR * (i + 1)),
         })
         .collect();
+    stored.failing_since = Some(START.saturating_add(SECOND));
     stored
 }
 

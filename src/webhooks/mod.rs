@@ -347,6 +347,7 @@ impl Webhooks {
             .map(validate::timeout)
             .transpose()?
             .unwrap_or(EndpointLimits::DEFAULT_TIMEOUT);
+        let rate_limit = new.rate_limit.map(validate::rate_limit).transpose()?;
         let headers = validate::headers(new.headers)?;
         validate::metadata(&new.metadata)?;
         let status = if new.disabled {
@@ -366,6 +367,7 @@ impl Webhooks {
             event_types,
             status,
             timeout,
+            rate_limit,
             headers,
             metadata: new.metadata,
             has_signing_secret: true,
@@ -439,6 +441,10 @@ impl Webhooks {
             None => None,
         };
         let timeout = update.timeout.map(validate::timeout).transpose()?;
+        let rate_limit = match update.rate_limit {
+            Some(Some(limit)) => Some(Some(validate::rate_limit(limit)?)),
+            other => other,
+        };
         let headers = update.headers.map(validate::headers).transpose()?;
         if let Some(metadata) = &update.metadata {
             validate::metadata(metadata)?;
@@ -451,6 +457,7 @@ impl Webhooks {
             set(&mut endpoint.description, &update.description);
             set(&mut endpoint.event_types, &event_types);
             set(&mut endpoint.timeout, &timeout);
+            set(&mut endpoint.rate_limit, &rate_limit);
             set(&mut endpoint.headers, &headers);
             set(&mut endpoint.metadata, &update.metadata);
             match (update.enabled, endpoint.is_active()) {
@@ -629,6 +636,7 @@ fn fingerprint(new: &NewEndpoint) -> Result<String, Error> {
         description: &'a str,
         event_types: Option<std::collections::BTreeSet<&'a str>>,
         timeout_ms: Option<u128>,
+        rate_limit: Option<u32>,
         headers: &'a std::collections::BTreeMap<String, String>,
         metadata: &'a std::collections::BTreeMap<String, String>,
         disabled: bool,
@@ -643,6 +651,7 @@ fn fingerprint(new: &NewEndpoint) -> Result<String, Error> {
             .as_ref()
             .map(|types| types.iter().map(String::as_str).collect()),
         timeout_ms: new.timeout.map(|t| t.as_millis()),
+        rate_limit: new.rate_limit,
         headers: &new.headers,
         metadata: &new.metadata,
         disabled: new.disabled,
