@@ -25,7 +25,6 @@ pub(super) struct Deliveries {
     /// Queued deliveries by when they are due, leased ones by when their
     /// lease expires: the front of the set is what to claim next.
     due: BTreeSet<(Timestamp, DeliveryId)>,
-    attempts: HashMap<DeliveryId, Vec<Attempt>>,
     idempotency: IdempotencyTable,
 }
 
@@ -35,6 +34,8 @@ struct Slot {
     /// Boxed: most deliveries are not leased, and a pending one should cost
     /// as little as possible.
     held: Option<Box<Held>>,
+    /// Attempts so far, oldest first.
+    attempts: Vec<Attempt>,
 }
 
 #[derive(Debug)]
@@ -81,6 +82,7 @@ impl Deliveries {
         let slot = Slot {
             delivery,
             held: None,
+            attempts: Vec::new(),
         };
         let id = slot.delivery.id.clone();
         if let Some(at) = slot.due_at() {
@@ -198,23 +200,16 @@ impl DeliveryStore for MemoryStore {
         delivery: Delivery,
     ) -> Result<bool, Error> {
         let mut state = write(&self.deliveries);
-        let held = state
-            .slots
-            .get(&lease.delivery_id)
-            .is_some_and(|slot| slot.holds(lease));
-        if !held {
-            return Ok(false);
-        }
-        state.modify(&lease.delivery_id, |slot| {
+        let recorded = state.modify(&lease.delivery_id, |slot| {
+            if !slot.holds(lease) {
+                return false;
+            }
             slot.held = None;
             slot.delivery = delivery;
+            slot.attempts.push(attempt);
+            true
         });
-        state
-            .attempts
-            .entry(lease.delivery_id.clone())
-            .or_default()
-            .push(attempt);
-        Ok(true)
+        Ok(recorded == Some(true))
     }
 
     async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error> {
@@ -254,11 +249,10 @@ impl DeliveryStore for MemoryStore {
     }
 
     async fn attempts(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Vec<Attempt>, Error> {
-        let state = read(&self.deliveries);
-        if state.slot(tenant, id).is_none() {
-            return Ok(Vec::new());
-        }
-        Ok(state.attempts.get(id).cloned().unwrap_or_default())
+        Ok(read(&self.deliveries)
+            .slot(tenant, id)
+            .map(|s| s.attempts.clone())
+            .unwrap_or_default())
     }
 
     async fn list_deliveries(
