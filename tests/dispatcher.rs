@@ -193,6 +193,20 @@ impl Setup {
         self.webhooks.delivery(&self.tenant, id).await.unwrap()
     }
 
+    /// The first page of deliveries with `status`, newest first.
+    async fn with_status(&self, status: DeliveryStatus) -> Vec<hookshot::model::Delivery> {
+        let filter = DeliveryFilter {
+            status: Some(status),
+            ..DeliveryFilter::default()
+        };
+        let page = self
+            .webhooks
+            .list_deliveries(&self.tenant, &filter, &PageRequest::first())
+            .await
+            .unwrap();
+        page.data
+    }
+
     /// Moves the clock to when the delivery is next due.
     async fn until_due(&self, id: &DeliveryId) {
         let due = self.detail(id).await.delivery.next_attempt_at.unwrap();
@@ -762,16 +776,8 @@ async fn endpoints_failing_for_the_whole_window_are_disabled() {
             .any(|n| matches!(n, Notice::EndpointRecovered { .. }))
     );
     // Its queued retries end with it.
-    let retrying = DeliveryFilter {
-        status: Some(DeliveryStatus::Retrying),
-        ..DeliveryFilter::default()
-    };
-    let page = setup
-        .webhooks
-        .list_deliveries(&setup.tenant, &retrying, &PageRequest::first())
-        .await
-        .unwrap();
-    assert!(page.data.is_empty(), "{:?}", page.data);
+    let page = setup.with_status(DeliveryStatus::Retrying).await;
+    assert!(page.is_empty(), "{page:?}");
 }
 
 #[tokio::test]
@@ -847,33 +853,12 @@ async fn one_endpoint_never_has_more_than_its_cap_in_flight() {
     hold.add_permits(100);
     assert_eq!(round.await.unwrap(), 20, "all twenty were claimed");
     assert_eq!(transport.peak_in_flight(), 4);
-    let delivered = DeliveryFilter {
-        status: Some(DeliveryStatus::Delivered),
-        ..DeliveryFilter::default()
-    };
-    let page = setup
-        .webhooks
-        .list_deliveries(&setup.tenant, &delivered, &PageRequest::first())
-        .await
-        .unwrap();
-    assert_eq!(page.data.len(), 4, "the rest were put off, not attempted");
+    let page = setup.with_status(DeliveryStatus::Delivered).await;
+    assert_eq!(page.len(), 4, "the rest were put off, not attempted");
     let later = setup.clock.now().saturating_add(Duration::from_millis(250));
-    let pending = DeliveryFilter {
-        status: Some(DeliveryStatus::Pending),
-        ..DeliveryFilter::default()
-    };
-    let waiting = setup
-        .webhooks
-        .list_deliveries(&setup.tenant, &pending, &PageRequest::first())
-        .await
-        .unwrap();
-    assert_eq!(waiting.data.len(), 16);
-    assert!(
-        waiting
-            .data
-            .iter()
-            .all(|d| d.next_attempt_at == Some(later))
-    );
+    let waiting = setup.with_status(DeliveryStatus::Pending).await;
+    assert_eq!(waiting.len(), 16);
+    assert!(waiting.iter().all(|d| d.next_attempt_at == Some(later)));
 }
 
 #[tokio::test]
@@ -960,17 +945,9 @@ async fn a_rate_limited_endpoint_gets_its_rate_and_no_more() {
 
     setup.round().await;
     assert_eq!(attempted(), 2, "two per second");
-    let pending = DeliveryFilter {
-        status: Some(DeliveryStatus::Pending),
-        ..DeliveryFilter::default()
-    };
-    let waiting = setup
-        .webhooks
-        .list_deliveries(&setup.tenant, &pending, &PageRequest::first())
-        .await
-        .unwrap();
-    assert_eq!(waiting.data.len(), 3);
-    for delivery in &waiting.data {
+    let waiting = setup.with_status(DeliveryStatus::Pending).await;
+    assert_eq!(waiting.len(), 3);
+    for delivery in &waiting {
         assert_eq!(due_in(&setup, delivery), Duration::from_millis(500));
     }
 
