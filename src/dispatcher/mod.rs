@@ -273,6 +273,7 @@ impl Dispatcher {
         let wake = Arc::clone(&inner.wake);
         let waker = Arc::clone(&wake);
         inner.webhooks.on_send(Arc::new(move || waker.notify_one()));
+        inner.store.watch_new_work(wake_while_running(&wake, stopped.clone()));
         let task = tokio::spawn(inner.run(stopped));
         DispatcherHandle { stop, task, wake }
     }
@@ -696,6 +697,22 @@ impl Drop for EndpointSlot<'_> {
 
 /// The HTTP request for one attempt: the event's body, signed now with every
 /// secret the endpoint currently signs with.
+/// A [`crate::store::Wake`] for the store: wakes the pool until it is shut
+/// down or its handle is dropped.
+fn wake_while_running(
+    wake: &Arc<Notify>,
+    stopped: watch::Receiver<Option<Duration>>,
+) -> crate::store::Wake {
+    let wake = Arc::clone(wake);
+    Arc::new(move || {
+        let running = stopped.borrow().is_none() && stopped.has_changed().is_ok();
+        if running {
+            wake.notify_one();
+        }
+        running
+    })
+}
+
 fn request(
     stored: &StoredEndpoint,
     event: &Event,

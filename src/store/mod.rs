@@ -25,8 +25,14 @@ use crate::model::{
 #[cfg(feature = "test-support")]
 pub mod conformance;
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 pub use memory::MemoryStore;
+
+/// Wakes a dispatcher waiting for work; returns `false` once nobody waits
+/// any more, so that whoever calls it can stop.
+pub type Wake = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// A change to one endpoint, applied by [`EndpointStore::update_endpoint`]
 /// to the current record inside the backend's atomic section.
@@ -280,6 +286,15 @@ pub trait DeliveryStore: Send + Sync + fmt::Debug {
         endpoint: &EndpointId,
         reason: &str,
     ) -> Result<u64, Error>;
+
+    /// Calls `wake` whenever work may have been queued by another process,
+    /// for as long as it returns `true`. A shared backend implements it
+    /// (the Postgres one with `LISTEN`/`NOTIFY`) so that dispatchers start
+    /// on new work at once instead of at their next poll. The default does
+    /// nothing: sends in this process wake its dispatchers anyway.
+    fn watch_new_work(&self, wake: Wake) {
+        let _ = wake;
+    }
 }
 
 /// Everything hookshot stores; implemented for every type that implements

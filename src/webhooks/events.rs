@@ -11,7 +11,7 @@ use crate::model::{
     Delivery, DeliveryDetail, DeliveryFilter, Event, Page, PageRequest, Payload, TenantId,
     render_body,
 };
-use crate::store::Inserted;
+use crate::store::{IdempotencyRecord, Inserted};
 
 const SEND_SCOPE: &str = "event.send";
 
@@ -22,6 +22,37 @@ pub struct Sent {
     pub event_id: EventId,
     /// How many endpoints it is being delivered to.
     pub deliveries: usize,
+}
+
+/// A checked `send`: the one store write it needs, and how to answer once
+/// that write is done.
+pub(crate) struct PreparedSend<'a> {
+    pub(crate) write: SendWrite,
+    pub(crate) reply: SendReply<'a>,
+}
+
+/// The arguments of [`crate::store::DeliveryStore::enqueue`].
+pub(crate) struct SendWrite {
+    pub(crate) event: Event,
+    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) record: Option<IdempotencyRecord>,
+}
+
+pub(crate) struct SendReply<'a> {
+    claim: Idempotency<'a>,
+    sent: Sent,
+}
+
+impl SendReply<'_> {
+    /// Whether the write, having reported `inserted`, queued anything.
+    pub(crate) fn queued(&self, inserted: &Inserted) -> bool {
+        matches!(inserted, Inserted::Created) && self.sent.deliveries > 0
+    }
+
+    /// The caller's answer once the store reported `inserted`.
+    pub(crate) fn answer(self, inserted: Inserted) -> Result<Sent, Error> {
+        answer(inserted, &self.claim, self.sent)
+    }
 }
 
 impl Webhooks {
@@ -43,6 +74,29 @@ impl Webhooks {
         payload: impl Into<Payload>,
         idempotency_key: Option<&str>,
     ) -> Result<Sent, Error> {
+        let PreparedSend { write, reply } = self
+            .prepare_send(tenant, event_type, payload.into(), idempotency_key)
+            .await?;
+        let inserted = self
+            .store
+            .enqueue(write.event, write.deliveries, write.record)
+            .await?;
+        if reply.queued(&inserted) {
+            self.wakers.wake();
+        }
+        reply.answer(inserted)
+    }
+
+    /// Everything `send` checks and builds before the one store write, so
+    /// that a backend can make that write inside a transaction of its own
+    /// (the Postgres outbox).
+    pub(crate) async fn prepare_send<'a>(
+        &self,
+        tenant: &'a TenantId,
+        event_type: &str,
+        payload: Payload,
+        idempotency_key: Option<&'a str>,
+    ) -> Result<PreparedSend<'a>, Error> {
         if let Some(key) = idempotency_key {
             validate::idempotency_key(key)?;
         }
@@ -52,7 +106,7 @@ impl Webhooks {
                 format!("{event_type:?} is not in the event-type catalog"),
             ));
         }
-        let data = payload.into().into_json(self.config.max_payload_bytes)?;
+        let data = payload.into_json(self.config.max_payload_bytes)?;
         let now = self.clock.now();
         let claim = Idempotency {
             tenant,
@@ -80,13 +134,14 @@ impl Webhooks {
             deliveries: deliveries.len(),
         };
         let record = self.idempotency_record(&claim, &sent)?;
-        let inserted = self.store.enqueue(event, deliveries, record).await?;
-        let queued = matches!(inserted, Inserted::Created) && sent.deliveries > 0;
-        let answer = answer(inserted, &claim, sent)?;
-        if queued {
-            self.wakers.wake();
-        }
-        Ok(answer)
+        Ok(PreparedSend {
+            write: SendWrite {
+                event,
+                deliveries,
+                record,
+            },
+            reply: SendReply { claim, sent },
+        })
     }
 
     /// Runs `waker` after every `send` that queued deliveries. A

@@ -4,6 +4,8 @@
 mod events;
 
 pub use events::Sent;
+#[cfg(feature = "postgres")]
+pub(crate) use events::PreparedSend;
 
 use std::sync::Arc;
 use std::time::Duration;

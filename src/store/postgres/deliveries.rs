@@ -1,0 +1,532 @@
+//! Events, deliveries and attempts in PostgreSQL, and the leased queue.
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+
+use super::schema::DELIVERY_COLUMNS;
+use super::{PostgresStore, backend, corrupt, idempotency, is_unique_violation};
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::id::{DeliveryId, EndpointId, EventId};
+use crate::model::{
+    Attempt, Delivery, DeliveryFilter, DeliveryStatus, Direction, Event, PageRequest, TenantId,
+    Trigger,
+};
+use crate::store::{Claim, DeliveryStore, IdempotencyRecord, Inserted, Lease, Wake};
+
+impl PostgresStore {
+    /// [`DeliveryStore::enqueue`] on `conn`, inside a transaction the caller
+    /// owns and commits.
+    pub(super) async fn enqueue_on(
+        &self,
+        conn: &mut PgConnection,
+        event: Event,
+        deliveries: Vec<Delivery>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Result<Inserted, Error> {
+        let sql = self.sql();
+        if let Some(record) = &idempotency
+            && let Some(existing) = idempotency::claim(conn, sql, record).await?
+        {
+            return Ok(Inserted::Existing(existing));
+        }
+        sqlx::query(&sql.insert_event)
+            .bind(event.id.as_str())
+            .bind(event.tenant.as_str())
+            .bind(&*event.event_type)
+            .bind(&*event.body)
+            .bind(event.created_at.unix_millis())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| conflict_or_backend(e, &event.id))?;
+        if !deliveries.is_empty() {
+            Columns::of(&deliveries)
+                .bind(sqlx::query(&sql.insert_deliveries))
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| conflict_or_backend(e, &event.id))?;
+            sqlx::query(&sql.notify)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend("queueing deliveries"))?;
+        }
+        Ok(Inserted::Created)
+    }
+
+    async fn notify(&self) -> Result<(), Error> {
+        sqlx::query(&self.sql().notify)
+            .execute(self.pool_ref())
+            .await
+            .map(drop)
+            .map_err(backend("waking dispatchers"))
+    }
+}
+
+fn conflict_or_backend(e: sqlx::Error, event: &EventId) -> Error {
+    if is_unique_violation(&e) {
+        Error::Conflict(format!("event {event} or one of its deliveries already exists"))
+    } else {
+        backend("queueing an event")(e)
+    }
+}
+
+/// Deliveries as one array per column, for a single `INSERT … UNNEST`
+/// however many endpoints an event fans out to.
+#[derive(Default)]
+struct Columns<'a> {
+    id: Vec<&'a str>,
+    tenant: Vec<&'a str>,
+    event_id: Vec<&'a str>,
+    endpoint_id: Vec<&'a str>,
+    event_type: Vec<&'a str>,
+    status: Vec<&'static str>,
+    attempts: Vec<i64>,
+    scheduled_attempts: Vec<i64>,
+    next_trigger: Vec<&'static str>,
+    created_at: Vec<i64>,
+    last_attempt_at: Vec<Option<i64>>,
+    next_attempt_at: Vec<Option<i64>>,
+    last_response_status: Vec<Option<i32>>,
+    failure_reason: Vec<Option<&'a str>>,
+    due_at: Vec<Option<i64>>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(deliveries: &'a [Delivery]) -> Self {
+        let mut columns = Self::default();
+        for d in deliveries {
+            columns.id.push(d.id.as_str());
+            columns.tenant.push(d.tenant.as_str());
+            columns.event_id.push(d.event_id.as_str());
+            columns.endpoint_id.push(d.endpoint_id.as_str());
+            columns.event_type.push(&d.event_type);
+            columns.status.push(status_text(d.status));
+            columns.attempts.push(i64::from(d.attempts));
+            columns
+                .scheduled_attempts
+                .push(i64::from(d.scheduled_attempts));
+            columns.next_trigger.push(trigger_text(d.next_trigger));
+            columns.created_at.push(d.created_at.unix_millis());
+            columns.last_attempt_at.push(millis(d.last_attempt_at));
+            columns.next_attempt_at.push(millis(d.next_attempt_at));
+            columns
+                .last_response_status
+                .push(d.last_response_status.map(i32::from));
+            columns.failure_reason.push(d.failure_reason.as_deref());
+            columns.due_at.push(due_at(d));
+        }
+        columns
+    }
+
+    fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>
+    where
+        'a: 'q,
+    {
+        query
+            .bind(self.id)
+            .bind(self.tenant)
+            .bind(self.event_id)
+            .bind(self.endpoint_id)
+            .bind(self.event_type)
+            .bind(self.status)
+            .bind(self.attempts)
+            .bind(self.scheduled_attempts)
+            .bind(self.next_trigger)
+            .bind(self.created_at)
+            .bind(self.last_attempt_at)
+            .bind(self.next_attempt_at)
+            .bind(self.last_response_status)
+            .bind(self.failure_reason)
+            .bind(self.due_at)
+    }
+}
+
+/// When a delivery in state `d` can next be claimed, if ever.
+fn due_at(d: &Delivery) -> Option<i64> {
+    if d.status.is_queued() {
+        millis(d.next_attempt_at)
+    } else {
+        None
+    }
+}
+
+fn millis(at: Option<Timestamp>) -> Option<i64> {
+    at.map(Timestamp::unix_millis)
+}
+
+fn status_text(status: DeliveryStatus) -> &'static str {
+    match status {
+        DeliveryStatus::Pending => "pending",
+        DeliveryStatus::Delivering => "delivering",
+        DeliveryStatus::Retrying => "retrying",
+        DeliveryStatus::Delivered => "delivered",
+        DeliveryStatus::Failed => "failed",
+    }
+}
+
+fn parse_status(text: &str) -> Result<DeliveryStatus, Error> {
+    Ok(match text {
+        "pending" => DeliveryStatus::Pending,
+        "delivering" => DeliveryStatus::Delivering,
+        "retrying" => DeliveryStatus::Retrying,
+        "delivered" => DeliveryStatus::Delivered,
+        "failed" => DeliveryStatus::Failed,
+        other => return Err(corrupt("delivery status", other)),
+    })
+}
+
+fn trigger_text(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::Scheduled => "scheduled",
+        Trigger::Manual => "manual",
+    }
+}
+
+fn parse_trigger(text: &str) -> Result<Trigger, Error> {
+    match text {
+        "scheduled" => Ok(Trigger::Scheduled),
+        "manual" => Ok(Trigger::Manual),
+        other => Err(corrupt("delivery trigger", other)),
+    }
+}
+
+/// A delivery from a row holding [`DELIVERY_COLUMNS`].
+fn delivery_from_row(row: &PgRow) -> Result<Delivery, Error> {
+    let read = |e: sqlx::Error| corrupt("delivery", e);
+    let text = |name: &str| row.try_get::<&str, _>(name).map_err(read);
+    let at = |name: &str| {
+        row.try_get::<Option<i64>, _>(name)
+            .map(|v| v.map(Timestamp::from_unix_millis))
+            .map_err(read)
+    };
+    let count = |name: &str| {
+        row.try_get::<i64, _>(name)
+            .map_err(read)
+            .and_then(|n| u32::try_from(n).map_err(|e| corrupt("delivery", e)))
+    };
+    let status: Option<i32> = row.try_get("last_response_status").map_err(read)?;
+    Ok(Delivery {
+        id: text("id")?.parse().map_err(|e| corrupt("delivery id", e))?,
+        tenant: TenantId::new(text("tenant")?).map_err(|e| corrupt("tenant", e))?,
+        event_id: text("event_id")?.parse().map_err(|e| corrupt("event id", e))?,
+        endpoint_id: text("endpoint_id")?
+            .parse()
+            .map_err(|e| corrupt("endpoint id", e))?,
+        event_type: text("event_type")?.into(),
+        status: parse_status(text("status")?)?,
+        attempts: count("attempts")?,
+        scheduled_attempts: count("scheduled_attempts")?,
+        next_trigger: parse_trigger(text("next_trigger")?)?,
+        created_at: Timestamp::from_unix_millis(row.try_get("created_at").map_err(read)?),
+        last_attempt_at: at("last_attempt_at")?,
+        next_attempt_at: at("next_attempt_at")?,
+        last_response_status: status
+            .map(u16::try_from)
+            .transpose()
+            .map_err(|e| corrupt("delivery", e))?,
+        failure_reason: row.try_get("failure_reason").map_err(read)?,
+    })
+}
+
+/// A claim from a row of the claiming `UPDATE … RETURNING`.
+fn claim_from_row(row: &PgRow, worker: &str, until: Timestamp) -> Result<(i64, Claim), Error> {
+    let read = |e: sqlx::Error| corrupt("claimed delivery", e);
+    let delivery = delivery_from_row(row)?;
+    let event = Event {
+        id: delivery.event_id.clone(),
+        tenant: delivery.tenant.clone(),
+        event_type: delivery.event_type.clone(),
+        body: row.try_get::<&str, _>("event_body").map_err(read)?.into(),
+        created_at: Timestamp::from_unix_millis(row.try_get("event_created_at").map_err(read)?),
+    };
+    let lease = Lease {
+        delivery_id: delivery.id.clone(),
+        worker: worker.to_owned(),
+        expires_at: until,
+    };
+    let was_due = row.try_get("was_due").map_err(read)?;
+    Ok((
+        was_due,
+        Claim {
+            delivery,
+            event,
+            lease,
+        },
+    ))
+}
+
+#[async_trait]
+impl DeliveryStore for PostgresStore {
+    async fn enqueue(
+        &self,
+        event: Event,
+        deliveries: Vec<Delivery>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Result<Inserted, Error> {
+        let failed = backend("queueing an event");
+        let mut tx = self.pool_ref().begin().await.map_err(failed)?;
+        let inserted = self
+            .enqueue_on(&mut tx, event, deliveries, idempotency)
+            .await?;
+        if matches!(inserted, Inserted::Created) {
+            tx.commit().await.map_err(backend("queueing an event"))?;
+        }
+        Ok(inserted)
+    }
+
+    async fn claim_due(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Claim>, Error> {
+        let rows = sqlx::query(&self.sql().claim_due)
+            .bind(now.unix_millis())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(worker)
+            .bind(lease_until.unix_millis())
+            .fetch_all(self.pool_ref())
+            .await
+            .map_err(backend("claiming due deliveries"))?;
+        let mut claims = rows
+            .iter()
+            .map(|row| claim_from_row(row, worker, lease_until))
+            .collect::<Result<Vec<_>, _>>()?;
+        claims.sort_by(|(a, x), (b, y)| (a, &x.delivery.id).cmp(&(b, &y.delivery.id)));
+        Ok(claims.into_iter().map(|(_, claim)| claim).collect())
+    }
+
+    async fn finish_attempt(
+        &self,
+        lease: &Lease,
+        attempt: Attempt,
+        delivery: Delivery,
+    ) -> Result<bool, Error> {
+        let record = serde_json::to_string(&attempt).map_err(|e| corrupt("attempt", e))?;
+        let done = sqlx::query(&self.sql().finish_attempt)
+            .bind(lease.delivery_id.as_str())
+            .bind(&lease.worker)
+            .bind(lease.expires_at.unix_millis())
+            .bind(status_text(delivery.status))
+            .bind(i64::from(delivery.attempts))
+            .bind(i64::from(delivery.scheduled_attempts))
+            .bind(trigger_text(delivery.next_trigger))
+            .bind(millis(delivery.last_attempt_at))
+            .bind(millis(delivery.next_attempt_at))
+            .bind(delivery.last_response_status.map(i32::from))
+            .bind(delivery.failure_reason.as_deref())
+            .bind(due_at(&delivery))
+            .bind(record)
+            .execute(self.pool_ref())
+            .await
+            .map_err(backend("recording an attempt"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error> {
+        let released = sqlx::query(&self.sql().release)
+            .bind(lease.delivery_id.as_str())
+            .bind(&lease.worker)
+            .bind(lease.expires_at.unix_millis())
+            .bind(now.unix_millis())
+            .execute(self.pool_ref())
+            .await
+            .map_err(backend("releasing a delivery"))?;
+        if released.rows_affected() > 0 {
+            self.notify().await?;
+        }
+        Ok(())
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>, Error> {
+        let next: Option<i64> = sqlx::query_scalar(&self.sql().next_due)
+            .fetch_one(self.pool_ref())
+            .await
+            .map_err(backend("finding the next due delivery"))?;
+        Ok(next.map(Timestamp::from_unix_millis))
+    }
+
+    async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>, Error> {
+        let row = sqlx::query(&self.sql().event)
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(self.pool_ref())
+            .await
+            .map_err(backend("reading an event"))?;
+        row.map(|row| {
+            let read = |e: sqlx::Error| corrupt("event", e);
+            Ok(Event {
+                id: id.clone(),
+                tenant: tenant.clone(),
+                event_type: row.try_get::<&str, _>("event_type").map_err(read)?.into(),
+                body: row.try_get::<&str, _>("body").map_err(read)?.into(),
+                created_at: Timestamp::from_unix_millis(row.try_get("created_at").map_err(read)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, Error> {
+        sqlx::query(&self.sql().delivery)
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(self.pool_ref())
+            .await
+            .map_err(backend("reading a delivery"))?
+            .as_ref()
+            .map(delivery_from_row)
+            .transpose()
+    }
+
+    async fn attempts(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Vec<Attempt>, Error> {
+        let records: Vec<String> = sqlx::query_scalar(&self.sql().attempts)
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_all(self.pool_ref())
+            .await
+            .map_err(backend("reading attempts"))?;
+        records
+            .iter()
+            .map(|r| serde_json::from_str(r).map_err(|e| corrupt("attempt", e)))
+            .collect()
+    }
+
+    async fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Delivery>, Error> {
+        let mut query = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM {}.deliveries WHERE tenant = ",
+            self.sql().schema
+        ));
+        query.push_bind(tenant.as_str());
+        if let Some(status) = filter.status {
+            query.push(" AND status = ").push_bind(status_text(status));
+        }
+        if let Some(endpoint) = &filter.endpoint_id {
+            query.push(" AND endpoint_id = ").push_bind(endpoint.as_str());
+        }
+        if let Some(event_type) = &filter.event_type {
+            query.push(" AND event_type = ").push_bind(event_type.as_str());
+        }
+        if let Some(from) = filter.created_from {
+            query.push(" AND created_at >= ").push_bind(from.unix_millis());
+        }
+        if let Some(to) = filter.created_to {
+            query.push(" AND created_at < ").push_bind(to.unix_millis());
+        }
+        push_page(&mut query, page);
+        query
+            .build()
+            .fetch_all(self.pool_ref())
+            .await
+            .map_err(backend("listing deliveries"))?
+            .iter()
+            .map(delivery_from_row)
+            .collect()
+    }
+
+    async fn requeue(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+        now: Timestamp,
+    ) -> Result<Delivery, Error> {
+        let row = sqlx::query(&self.sql().requeue)
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .bind(now.unix_millis())
+            .fetch_optional(self.pool_ref())
+            .await
+            .map_err(backend("queueing a delivery by hand"))?;
+        let Some(row) = row else {
+            return Err(self.why_not_requeued(tenant, id).await);
+        };
+        let delivery = delivery_from_row(&row)?;
+        self.notify().await?;
+        Ok(delivery)
+    }
+
+    async fn requeue_failed(
+        &self,
+        tenant: &TenantId,
+        endpoint: Option<&EndpointId>,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, Error> {
+        let done = sqlx::query(&self.sql().requeue_failed)
+            .bind(tenant.as_str())
+            .bind(endpoint.map(EndpointId::as_str))
+            .bind(now.unix_millis())
+            .bind(since.unix_millis())
+            .execute(self.pool_ref())
+            .await
+            .map_err(backend("queueing failed deliveries by hand"))?;
+        if done.rows_affected() > 0 {
+            self.notify().await?;
+        }
+        Ok(done.rows_affected())
+    }
+
+    async fn fail_queued(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        reason: &str,
+    ) -> Result<u64, Error> {
+        let done = sqlx::query(&self.sql().fail_queued)
+            .bind(tenant.as_str())
+            .bind(endpoint.as_str())
+            .bind(reason)
+            .execute(self.pool_ref())
+            .await
+            .map_err(backend("ending queued deliveries"))?;
+        Ok(done.rows_affected())
+    }
+
+    fn watch_new_work(&self, wake: Wake) {
+        self.listen(wake);
+    }
+}
+
+impl PostgresStore {
+    /// Why `requeue` changed nothing: no such delivery, or one in flight.
+    async fn why_not_requeued(&self, tenant: &TenantId, id: &DeliveryId) -> Error {
+        let exists = sqlx::query_scalar::<_, bool>(&self.sql().delivery_exists)
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_one(self.pool_ref())
+            .await;
+        match exists {
+            Ok(true) => Error::Conflict(format!("delivery {id} is being attempted right now")),
+            Ok(false) => Error::not_found("delivery", id.as_str()),
+            Err(e) => backend("queueing a delivery by hand")(e),
+        }
+    }
+}
+
+/// Appends the page's anchor, order and limit (one extra row) to a listing
+/// whose `WHERE` clause is open.
+pub(super) fn push_page(query: &mut QueryBuilder<'_, Postgres>, page: &PageRequest) {
+    let (compare, order) = match page.direction() {
+        Direction::Older => (" AND id < ", " ORDER BY id DESC LIMIT "),
+        Direction::Newer => (" AND id > ", " ORDER BY id ASC LIMIT "),
+    };
+    if let Some(anchor) = page.anchor() {
+        query.push(compare).push_bind(anchor.to_owned());
+    }
+    query
+        .push(order)
+        .push_bind(i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX));
+}

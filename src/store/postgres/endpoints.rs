@@ -1,0 +1,296 @@
+//! Endpoints and the event-type catalog in PostgreSQL.
+//!
+//! An endpoint is kept whole as a JSON document, with the columns that
+//! listings and the subscriber lookup filter on beside it.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sqlx::{Postgres, QueryBuilder};
+
+use super::deliveries::push_page;
+use super::{PostgresStore, backend, corrupt, idempotency, is_unique_violation};
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::id::EndpointId;
+use crate::model::{
+    Endpoint, EndpointFilter, EndpointSecrets, EventType, PageRequest, RetiredSecret,
+    StatusFilter, StoredEndpoint, TenantId,
+};
+use crate::store::{
+    CatalogStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted,
+};
+
+/// A stored endpoint as the JSON document in the `record` column. Secrets
+/// are written in their `whsec_` form.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    endpoint: Endpoint,
+    secret: String,
+    retired: Vec<RetiredRecord>,
+    deleted_at: Option<Timestamp>,
+    failing_since: Option<Timestamp>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RetiredRecord {
+    secret: String,
+    expires_at: Timestamp,
+}
+
+fn encode(stored: &StoredEndpoint) -> Result<String, Error> {
+    let record = Record {
+        endpoint: stored.endpoint.clone(),
+        secret: stored.secrets.current.expose(),
+        retired: stored
+            .secrets
+            .retired
+            .iter()
+            .map(|r| RetiredRecord {
+                secret: r.secret.expose(),
+                expires_at: r.expires_at,
+            })
+            .collect(),
+        deleted_at: stored.deleted_at,
+        failing_since: stored.failing_since,
+    };
+    serde_json::to_string(&record).map_err(|e| corrupt("endpoint", e))
+}
+
+fn decode(text: &str) -> Result<StoredEndpoint, Error> {
+    let record: Record = serde_json::from_str(text).map_err(|e| corrupt("endpoint", e))?;
+    let secret = |text: &str| text.parse().map_err(|e| corrupt("signing secret", e));
+    let retired = record
+        .retired
+        .iter()
+        .map(|r| {
+            Ok(RetiredSecret {
+                secret: secret(&r.secret)?,
+                expires_at: r.expires_at,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(StoredEndpoint {
+        endpoint: record.endpoint,
+        secrets: EndpointSecrets {
+            current: secret(&record.secret)?,
+            retired,
+        },
+        deleted_at: record.deleted_at,
+        failing_since: record.failing_since,
+    })
+}
+
+/// The filter column: `NULL` for every type, else the names and patterns.
+fn event_types_column(stored: &StoredEndpoint) -> Option<Vec<String>> {
+    stored
+        .endpoint
+        .event_types
+        .as_ref()
+        .map(|types| types.iter().cloned().collect())
+}
+
+/// Every subscription entry that covers `event_type`: the name itself and
+/// `prefix.*` for each of its dotted prefixes. An endpoint subscribes when
+/// its filter holds any of them, which a GIN index answers directly.
+fn covering_patterns(event_type: &str) -> Vec<String> {
+    let prefixes = event_type
+        .match_indices('.')
+        .map(|(dot, _)| format!("{}*", &event_type[..=dot]));
+    std::iter::once(event_type.to_owned())
+        .chain(prefixes)
+        .collect()
+}
+
+#[async_trait]
+impl EndpointStore for PostgresStore {
+    async fn insert_endpoint(
+        &self,
+        endpoint: StoredEndpoint,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Result<Inserted, Error> {
+        let failed = backend("creating an endpoint");
+        let mut tx = self.pool_ref().begin().await.map_err(failed)?;
+        if let Some(record) = &idempotency
+            && let Some(existing) = idempotency::claim(&mut tx, self.sql(), record).await?
+        {
+            return Ok(Inserted::Existing(existing));
+        }
+        sqlx::query(&self.sql().insert_endpoint)
+            .bind(endpoint.endpoint.id.as_str())
+            .bind(endpoint.endpoint.tenant.as_str())
+            .bind(endpoint.endpoint.is_active())
+            .bind(endpoint.deleted_at.is_some())
+            .bind(event_types_column(&endpoint))
+            .bind(encode(&endpoint)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::Conflict(format!("endpoint {} already exists", endpoint.endpoint.id))
+                } else {
+                    backend("creating an endpoint")(e)
+                }
+            })?;
+        tx.commit().await.map_err(backend("creating an endpoint"))?;
+        Ok(Inserted::Created)
+    }
+
+    async fn endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> Result<Option<StoredEndpoint>, Error> {
+        let record: Option<String> = sqlx::query_scalar(&self.sql().endpoint)
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(self.pool_ref())
+            .await
+            .map_err(backend("reading an endpoint"))?;
+        record.as_deref().map(decode).transpose()
+    }
+
+    async fn update_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        change: EndpointChange<'_>,
+    ) -> Result<StoredEndpoint, Error> {
+        let failed = backend("updating an endpoint");
+        let mut tx = self.pool_ref().begin().await.map_err(failed)?;
+        let record: Option<String> = sqlx::query_scalar(&self.sql().endpoint_for_update)
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend("updating an endpoint"))?;
+        let record = record.ok_or_else(|| Error::not_found("endpoint", id.as_str()))?;
+        let mut updated = decode(&record)?;
+        change(&mut updated)?;
+        if updated.endpoint.id != *id || updated.endpoint.tenant != *tenant {
+            return Err(Error::invalid(
+                "endpoint",
+                "an update may not change the id or tenant",
+            ));
+        }
+        sqlx::query(&self.sql().update_endpoint)
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .bind(updated.endpoint.is_active())
+            .bind(updated.deleted_at.is_some())
+            .bind(event_types_column(&updated))
+            .bind(encode(&updated)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("updating an endpoint"))?;
+        tx.commit().await.map_err(backend("updating an endpoint"))?;
+        Ok(updated)
+    }
+
+    async fn list_endpoints(
+        &self,
+        tenant: &TenantId,
+        filter: &EndpointFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<StoredEndpoint>, Error> {
+        let mut query = QueryBuilder::<Postgres>::new(format!(
+            "SELECT record::text FROM {}.endpoints WHERE NOT deleted AND tenant = ",
+            self.sql().schema
+        ));
+        query.push_bind(tenant.as_str());
+        match filter.status {
+            Some(StatusFilter::Active) => query.push(" AND active"),
+            Some(StatusFilter::Disabled) => query.push(" AND NOT active"),
+            None => &mut query,
+        };
+        if let Some(event_type) = &filter.event_type {
+            query
+                .push(" AND (event_types IS NULL OR event_types && ")
+                .push_bind(covering_patterns(event_type))
+                .push(")");
+        }
+        push_page(&mut query, page);
+        let records: Vec<String> = query
+            .build_query_scalar()
+            .fetch_all(self.pool_ref())
+            .await
+            .map_err(backend("listing endpoints"))?;
+        records.iter().map(|r| decode(r)).collect()
+    }
+
+    async fn subscribers(
+        &self,
+        tenant: &TenantId,
+        event_type: &str,
+    ) -> Result<Vec<EndpointId>, Error> {
+        let ids: Vec<String> = sqlx::query_scalar(&self.sql().subscribers)
+            .bind(tenant.as_str())
+            .bind(covering_patterns(event_type))
+            .fetch_all(self.pool_ref())
+            .await
+            .map_err(backend("looking up subscribers"))?;
+        ids.iter()
+            .map(|id| id.parse().map_err(|e| corrupt("endpoint id", e)))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl CatalogStore for PostgresStore {
+    async fn upsert_event_types(&self, types: &[EventType]) -> Result<(), Error> {
+        // One row per name, the last given winning, as one statement cannot
+        // update the same row twice.
+        let unique: BTreeMap<&str, &EventType> =
+            types.iter().map(|t| (t.name.as_str(), t)).collect();
+        let names: Vec<&str> = unique.keys().copied().collect();
+        let records = unique
+            .values()
+            .map(|t| serde_json::to_string(t).map_err(|e| corrupt("event type", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        sqlx::query(&self.sql().upsert_event_types)
+            .bind(names)
+            .bind(records)
+            .execute(self.pool_ref())
+            .await
+            .map(drop)
+            .map_err(backend("declaring event types"))
+    }
+
+    async fn event_types(&self) -> Result<Vec<EventType>, Error> {
+        let records: Vec<String> = sqlx::query_scalar(&self.sql().event_types)
+            .fetch_all(self.pool_ref())
+            .await
+            .map_err(backend("reading the event-type catalog"))?;
+        records
+            .iter()
+            .map(|r| serde_json::from_str(r).map_err(|e| corrupt("event type", e)))
+            .collect()
+    }
+
+    async fn event_type(&self, name: &str) -> Result<Option<EventType>, Error> {
+        let record: Option<String> = sqlx::query_scalar(&self.sql().event_type)
+            .bind(name)
+            .fetch_optional(self.pool_ref())
+            .await
+            .map_err(backend("reading an event type"))?;
+        record
+            .as_deref()
+            .map(|r| serde_json::from_str(r).map_err(|e| corrupt("event type", e)))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covering_patterns;
+
+    #[test]
+    fn patterns_cover_name_and_each_group() {
+        assert_eq!(covering_patterns("ping"), ["ping"]);
+        assert_eq!(
+            covering_patterns("invoice.paid.late"),
+            ["invoice.paid.late", "invoice.*", "invoice.paid.*"]
+        );
+    }
+}
