@@ -273,7 +273,9 @@ impl Dispatcher {
         let wake = Arc::clone(&inner.wake);
         let waker = Arc::clone(&wake);
         inner.webhooks.on_send(Arc::new(move || waker.notify_one()));
-        inner.store.watch_new_work(wake_while_running(&wake, stopped.clone()));
+        inner
+            .store
+            .watch_new_work(wake_while_running(&wake, stopped.clone()));
         let task = tokio::spawn(inner.run(stopped));
         DispatcherHandle { stop, task, wake }
     }

@@ -3,9 +3,9 @@
 
 mod events;
 
-pub use events::Sent;
 #[cfg(feature = "postgres")]
 pub(crate) use events::PreparedSend;
+pub use events::Sent;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -65,7 +65,9 @@ impl PostgresStore {
 
 fn conflict_or_backend(e: sqlx::Error, event: &EventId) -> Error {
     if is_unique_violation(&e) {
-        Error::Conflict(format!("event {event} or one of its deliveries already exists"))
+        Error::Conflict(format!(
+            "event {event} or one of its deliveries already exists"
+        ))
     } else {
         backend("queueing an event")(e)
     }
@@ -212,7 +214,9 @@ fn delivery_from_row(row: &PgRow) -> Result<Delivery, Error> {
     Ok(Delivery {
         id: text("id")?.parse().map_err(|e| corrupt("delivery id", e))?,
         tenant: TenantId::new(text("tenant")?).map_err(|e| corrupt("tenant", e))?,
-        event_id: text("event_id")?.parse().map_err(|e| corrupt("event id", e))?,
+        event_id: text("event_id")?
+            .parse()
+            .map_err(|e| corrupt("event id", e))?,
         endpoint_id: text("endpoint_id")?
             .parse()
             .map_err(|e| corrupt("endpoint id", e))?,
@@ -415,13 +419,19 @@ impl DeliveryStore for PostgresStore {
             query.push(" AND status = ").push_bind(status_text(status));
         }
         if let Some(endpoint) = &filter.endpoint_id {
-            query.push(" AND endpoint_id = ").push_bind(endpoint.as_str());
+            query
+                .push(" AND endpoint_id = ")
+                .push_bind(endpoint.as_str());
         }
         if let Some(event_type) = &filter.event_type {
-            query.push(" AND event_type = ").push_bind(event_type.as_str());
+            query
+                .push(" AND event_type = ")
+                .push_bind(event_type.as_str());
         }
         if let Some(from) = filter.created_from {
-            query.push(" AND created_at >= ").push_bind(from.unix_millis());
+            query
+                .push(" AND created_at >= ")
+                .push_bind(from.unix_millis());
         }
         if let Some(to) = filter.created_to {
             query.push(" AND created_at < ").push_bind(to.unix_millis());

@@ -15,12 +15,10 @@ use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::id::EndpointId;
 use crate::model::{
-    Endpoint, EndpointFilter, EndpointSecrets, EventType, PageRequest, RetiredSecret,
-    StatusFilter, StoredEndpoint, TenantId,
+    Endpoint, EndpointFilter, EndpointSecrets, EventType, PageRequest, RetiredSecret, StatusFilter,
+    StoredEndpoint, TenantId,
 };
-use crate::store::{
-    CatalogStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted,
-};
+use crate::store::{CatalogStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted};
 
 /// A stored endpoint as the JSON document in the `record` column. Secrets
 /// are written in their `whsec_` form.

@@ -253,14 +253,7 @@ mod tests {
         }
         let too_long = "a".repeat(MAX_SCHEMA_LEN + 1);
         for bad in [
-            "",
-            "Hookshot",
-            "1abc",
-            "a-b",
-            "a;drop",
-            "pg_x",
-            "a b",
-            &too_long,
+            "", "Hookshot", "1abc", "a-b", "a;drop", "pg_x", "a b", &too_long,
         ] {
             assert!(
                 matches!(check_schema_name(bad), Err(Error::InvalidInput { .. })),

@@ -34,7 +34,9 @@ impl PostgresStore {
     pub async fn purge_finished(&self, before: Timestamp) -> Result<Purged, Error> {
         let sql = self.sql();
         Ok(Purged {
-            deliveries: self.delete_in_batches(&sql.purge_deliveries, before).await?,
+            deliveries: self
+                .delete_in_batches(&sql.purge_deliveries, before)
+                .await?,
             events: self.delete_in_batches(&sql.purge_events, before).await?,
             idempotency_records: sqlx::query(&sql.purge_idempotency)
                 .bind(before.unix_millis())
@@ -76,9 +78,7 @@ impl PostgresStore {
             let mut rounds = tokio::time::interval(every);
             loop {
                 rounds.tick().await;
-                let _ = store
-                    .purge_finished(clock.now().saturating_sub(keep))
-                    .await;
+                let _ = store.purge_finished(clock.now().saturating_sub(keep)).await;
             }
         })
     }

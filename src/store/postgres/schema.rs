@@ -1,6 +1,7 @@
 //! The embedded migrations, and every statement with the schema name
 //! spliced in once, when the store is made.
 
+use sqlx::Executor as _;
 use sqlx::postgres::PgPool;
 
 use super::backend;
@@ -30,22 +31,21 @@ pub(super) async fn migrate(pool: &PgPool, schema: &str) -> Result<(), Error> {
              applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
          );"
     );
-    sqlx::raw_sql(&setup)
-        .execute(&mut *tx)
+    // A plain string runs as a simple query, which may hold several
+    // statements.
+    tx.execute(setup.as_str())
         .await
         .map_err(backend("migrating the hookshot schema"))?;
-    let applied: Option<i64> = sqlx::query_scalar(&format!(
-        "SELECT max(version) FROM {schema}.migrations"
-    ))
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(backend("migrating the hookshot schema"))?;
+    let applied: Option<i64> =
+        sqlx::query_scalar(&format!("SELECT max(version) FROM {schema}.migrations"))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend("migrating the hookshot schema"))?;
     for (version, script) in MIGRATIONS {
         if applied.is_some_and(|done| done >= *version) {
             continue;
         }
-        sqlx::raw_sql(&script.replace(PLACEHOLDER, schema))
-            .execute(&mut *tx)
+        tx.execute(script.replace(PLACEHOLDER, schema).as_str())
             .await
             .map_err(backend("migrating the hookshot schema"))?;
         sqlx::query(&format!(

@@ -69,5 +69,7 @@ async fn drop_schema(url: &str, schema: &str) -> Result<(), Error> {
         .execute(&mut conn)
         .await
         .map_err(backend("dropping a test schema"))?;
-    conn.close().await.map_err(backend("dropping a test schema"))
+    conn.close()
+        .await
+        .map_err(backend("dropping a test schema"))
 }
