@@ -348,3 +348,244 @@ mod backend {
         }
     }
 }
+
+/// Dispatchers in separate processes (the `pg_dispatcher` example) sharing
+/// one schema, delivering to a receiver in this process.
+mod processes {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use axum::Router;
+    use axum::body::Bytes;
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::post;
+    use hookshot::model::{EventType, NewEndpoint, TenantId};
+    use hookshot::store::Store;
+    use hookshot::store::postgres::PostgresStore;
+    use hookshot::{Verifier, Webhooks};
+
+    use super::{database_url, fresh};
+
+    const TENANTS: usize = 10;
+    const EVENTS_PER_TENANT: usize = 500;
+
+    /// What the receiver saw: how often each webhook-id arrived, and how
+    /// many requests failed verification.
+    #[derive(Default)]
+    struct Seen {
+        by_id: HashMap<String, u32>,
+        bad_signatures: u32,
+    }
+
+    struct Receiver {
+        verifiers: HashMap<String, Verifier>,
+        seen: Mutex<Seen>,
+    }
+
+    async fn receive(
+        State(receiver): State<Arc<Receiver>>,
+        Path(tenant): Path<String>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> StatusCode {
+        let verified = receiver
+            .verifiers
+            .get(&tenant)
+            .is_some_and(|v| v.verify(&headers, &body).is_ok());
+        let id = headers
+            .get("webhook-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut seen = receiver.seen.lock().unwrap();
+        if verified {
+            *seen.by_id.entry(id).or_default() += 1;
+            StatusCode::NO_CONTENT
+        } else {
+            seen.bad_signatures += 1;
+            StatusCode::UNAUTHORIZED
+        }
+    }
+
+    /// A schema with one endpoint per tenant, all pointing at a receiver in
+    /// this process, and `TENANTS * EVENTS_PER_TENANT` events queued.
+    async fn queued_workload() -> (PostgresStore, Arc<Receiver>, Vec<String>) {
+        let store = fresh().await;
+        let webhooks = Arc::new(
+            Webhooks::builder(Arc::new(store.clone()) as Arc<dyn Store>)
+                .allow_http(true)
+                .event_type(EventType::new("order.placed").unwrap())
+                .build()
+                .await
+                .unwrap(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut verifiers = HashMap::new();
+        for t in 0..TENANTS {
+            let tenant = TenantId::new(format!("t{t}")).unwrap();
+            let created = webhooks
+                .create_endpoint(&tenant, NewEndpoint::new(format!("{base}/t{t}")), None)
+                .await
+                .unwrap();
+            verifiers.insert(format!("t{t}"), Verifier::new(created.signing_secret));
+        }
+        let receiver = Arc::new(Receiver {
+            verifiers,
+            seen: Mutex::default(),
+        });
+        let app = Router::new()
+            .route("/{tenant}", post(receive))
+            .with_state(Arc::clone(&receiver));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let mut senders = tokio::task::JoinSet::new();
+        for t in 0..TENANTS {
+            let webhooks = Arc::clone(&webhooks);
+            senders.spawn(async move {
+                let tenant = TenantId::new(format!("t{t}")).unwrap();
+                let mut ids = Vec::new();
+                for i in 0..EVENTS_PER_TENANT {
+                    let body = format!(r#"{{"order":{i}}}"#);
+                    let sent = webhooks
+                        .send(&tenant, "order.placed", body, None)
+                        .await
+                        .unwrap();
+                    assert_eq!(sent.deliveries, 1);
+                    ids.push(sent.event_id.to_string());
+                }
+                ids
+            });
+        }
+        let mut event_ids = Vec::new();
+        while let Some(ids) = senders.join_next().await {
+            event_ids.extend(ids.unwrap());
+        }
+        (store, receiver, event_ids)
+    }
+
+    /// The example binary, built by `cargo test` beside this test binary.
+    fn dispatcher_binary() -> PathBuf {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+        let binary = profile_dir.join("examples").join("pg_dispatcher");
+        assert!(
+            binary.exists(),
+            "{} is missing: run the tests with `cargo test --all-features`, which builds the \
+             examples, or build it with `cargo build --example pg_dispatcher --features postgres`",
+            binary.display()
+        );
+        binary
+    }
+
+    fn start_dispatcher(store: &PostgresStore, worker: &str, exit_when_idle: bool) -> Child {
+        Command::new(dispatcher_binary())
+            .env("DATABASE_URL", database_url())
+            .env("HOOKSHOT_SCHEMA", store.schema())
+            .env("HOOKSHOT_WORKER", worker)
+            .env("HOOKSHOT_LEASE_SECS", "31")
+            .env(
+                "HOOKSHOT_EXIT_WHEN_IDLE",
+                if exit_when_idle { "1" } else { "0" },
+            )
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits for `child` to exit by itself, within `limit`.
+    async fn exits_within(child: &mut Child, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "dispatcher exited with {status}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dispatcher still running after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn delivered_count(store: &PostgresStore) -> usize {
+        let sql = format!(
+            "SELECT count(*) FROM {}.deliveries WHERE status = 'delivered'",
+            store.schema()
+        );
+        let count: i64 = sqlx::query_scalar(&sql)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        usize::try_from(count).unwrap()
+    }
+
+    /// Every event arrived at least once with a valid signature, and the
+    /// database has every delivery delivered. Returns the duplicates.
+    async fn assert_nothing_lost(
+        store: &PostgresStore,
+        receiver: &Receiver,
+        event_ids: &[String],
+    ) -> u32 {
+        let seen = receiver.seen.lock().unwrap();
+        assert_eq!(seen.bad_signatures, 0);
+        let missing: Vec<_> = event_ids
+            .iter()
+            .filter(|id| !seen.by_id.contains_key(*id))
+            .collect();
+        assert!(missing.is_empty(), "{} events never arrived", missing.len());
+        let duplicates = seen.by_id.values().map(|n| n - 1).sum();
+        drop(seen);
+        assert_eq!(delivered_count(store).await, event_ids.len());
+        duplicates
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_processes_share_the_queue_and_lose_nothing() {
+        let (store, receiver, event_ids) = queued_workload().await;
+        let started = Instant::now();
+        let mut a = start_dispatcher(&store, "a", true);
+        let mut b = start_dispatcher(&store, "b", true);
+        exits_within(&mut a, Duration::from_secs(120)).await;
+        exits_within(&mut b, Duration::from_secs(120)).await;
+        let duplicates = assert_nothing_lost(&store, &receiver, &event_ids).await;
+        println!(
+            "{} events delivered by two processes in {:?}; {duplicates} delivered twice",
+            event_ids.len(),
+            started.elapsed()
+        );
+        // Nothing crashed, so no lease ran out: no delivery was made twice.
+        assert_eq!(duplicates, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_killed_process_is_taken_over_once_its_leases_expire() {
+        let (store, receiver, event_ids) = queued_workload().await;
+        let started = Instant::now();
+        let mut victim = start_dispatcher(&store, "victim", false);
+        let mut survivor = start_dispatcher(&store, "survivor", true);
+        // Kill it mid-run, while it holds leases.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while receiver.seen.lock().unwrap().by_id.len() < event_ids.len() / 5 {
+            assert!(Instant::now() < deadline, "no progress");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        victim.kill().unwrap(); // SIGKILL: no shutdown, leases left behind
+        victim.wait().unwrap();
+        let killed_at = started.elapsed();
+        exits_within(&mut survivor, Duration::from_secs(150)).await;
+        let duplicates = assert_nothing_lost(&store, &receiver, &event_ids).await;
+        println!(
+            "{} events delivered; one of two processes killed at {killed_at:?}, the other \
+             finished at {:?}; {duplicates} delivered twice (attempted by the killed process \
+             but not recorded)",
+            event_ids.len(),
+            started.elapsed()
+        );
+    }
+}
