@@ -78,8 +78,11 @@ async fn wait_for(seen: &AtomicUsize, target: usize) {
     }
 }
 
+/// Webhooks and the tenant whose endpoints the events go to.
+type Fixture = (Arc<Webhooks>, TenantId);
+
 /// `Webhooks` over `store` with `ENDPOINTS` endpoints at `url` subscribed.
-async fn subscribed(store: Arc<dyn Store>, url: &str) -> (Arc<Webhooks>, TenantId) {
+async fn subscribed(store: Arc<dyn Store>, url: &str) -> Fixture {
     let hooks = ok(Webhooks::builder(store)
         .allow_http(true)
         .event_type(ok(EventType::new("invoice.paid")))
@@ -160,7 +163,7 @@ fn throughput(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(BATCH as u64));
-    let cases: [(&str, &(Arc<Webhooks>, TenantId), bool); 3] = [
+    let cases: [(&str, &Fixture, bool); 3] = [
         ("memory_1_process", &memory, false),
         ("postgres_1_process", &postgres, false),
         ("postgres_2_processes", &postgres, true),
@@ -181,7 +184,9 @@ fn throughput(c: &mut Criterion) {
                             },
                             async |(local, child)| {
                                 stop_local(local).await;
-                                child.map(stop_child);
+                                if let Some(child) = child {
+                                    stop_child(child);
+                                }
                             },
                         )
                         .await;

@@ -20,6 +20,8 @@
 //! The SSRF guard is off, so that it can deliver to a receiver on this
 //! machine: for local runs and tests only.
 
+#![allow(clippy::print_stdout)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -532,15 +532,16 @@ mod processes {
         receiver: &Receiver,
         event_ids: &[String],
     ) -> u32 {
-        let seen = receiver.seen.lock().unwrap();
-        assert_eq!(seen.bad_signatures, 0);
-        let missing: Vec<_> = event_ids
-            .iter()
-            .filter(|id| !seen.by_id.contains_key(*id))
-            .collect();
-        assert!(missing.is_empty(), "{} events never arrived", missing.len());
-        let duplicates = seen.by_id.values().map(|n| n - 1).sum();
-        drop(seen);
+        let duplicates = {
+            let seen = receiver.seen.lock().unwrap();
+            assert_eq!(seen.bad_signatures, 0);
+            let missing = event_ids
+                .iter()
+                .filter(|id| !seen.by_id.contains_key(*id))
+                .count();
+            assert_eq!(missing, 0, "{missing} events never arrived");
+            seen.by_id.values().map(|n| n - 1).sum()
+        };
         assert_eq!(delivered_count(store).await, event_ids.len());
         duplicates
     }
