@@ -333,18 +333,18 @@ impl DeliveryStore for PostgresStore {
     }
 
     async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error> {
-        let released = sqlx::query(&self.sql().release)
+        // No NOTIFY: a dispatcher releases what it cannot attempt yet (its
+        // endpoint is busy or rate-limited), and waking every process for
+        // that would only make them all look again. Polls find it.
+        sqlx::query(&self.sql().release)
             .bind(lease.delivery_id.as_str())
             .bind(&lease.worker)
             .bind(lease.expires_at.unix_millis())
             .bind(now.unix_millis())
             .execute(self.pool_ref())
             .await
-            .map_err(backend("releasing a delivery"))?;
-        if released.rows_affected() > 0 {
-            self.notify().await?;
-        }
-        Ok(())
+            .map(drop)
+            .map_err(backend("releasing a delivery"))
     }
 
     async fn next_due(&self) -> Result<Option<Timestamp>, Error> {

@@ -72,7 +72,7 @@ CREATE TABLE __SCHEMA__.deliveries (
     -- nothing.
     due_at               BIGINT
 );
-CREATE INDEX deliveries_due ON __SCHEMA__.deliveries (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX deliveries_due ON __SCHEMA__.deliveries (due_at, id) WHERE due_at IS NOT NULL;
 CREATE INDEX deliveries_listing ON __SCHEMA__.deliveries (tenant, id);
 CREATE INDEX deliveries_by_status ON __SCHEMA__.deliveries (tenant, status, id);
 CREATE INDEX deliveries_by_endpoint ON __SCHEMA__.deliveries (tenant, endpoint_id, id);
