@@ -373,7 +373,7 @@ impl Inner {
     async fn work(self: Arc<Self>, pool: Arc<Pool>, index: usize) {
         while let Some(Handoff { mut claim, busy }) = pool.next().await {
             loop {
-                pool.track(index, Some(claim.lease.clone()));
+                pool.track(index, Some(&claim.lease));
                 self.attempt(claim).await;
                 pool.track(index, None);
                 if pool.is_stopping() {
@@ -399,7 +399,7 @@ impl Inner {
             while workers.join_next().await.is_some() {}
         }
         let now = self.clock.now();
-        for lease in pool.unfinished() {
+        for lease in pool.unfinished(&self.worker_id) {
             // If this fails the lease simply runs out and the delivery is
             // claimed again then: at least once either way.
             let _ = self.store.release(&lease, now).await;

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::lock;
+use crate::clock::Timestamp;
+use crate::id::DeliveryId;
 use crate::store::{Claim, Lease};
 
 /// What the claiming loop and the workers of one running dispatcher share.
@@ -26,9 +28,11 @@ pub(super) struct Pool {
     handoffs: Mutex<VecDeque<Handoff>>,
     handed: Notify,
     stopping: AtomicBool,
-    /// Each worker's delivery in flight, to give back should the worker be
-    /// cut off at shutdown.
-    current: Vec<Mutex<Option<Lease>>>,
+    /// Each worker's delivery in flight and when its lease ends, to give
+    /// back should the worker be cut off at shutdown. Not the whole lease:
+    /// its worker is always this dispatcher, and copying its name for every
+    /// attempt would cost an allocation.
+    current: Vec<Mutex<Option<(DeliveryId, Timestamp)>>>,
 }
 
 /// A claim handed to an idle worker, with the permit that makes it busy.
@@ -100,21 +104,27 @@ impl Pool {
         self.handed.notify_waiters();
     }
 
-    /// Notes what worker `index` is attempting (`None` when nothing).
-    pub(super) fn track(&self, index: usize, lease: Option<Lease>) {
+    /// Notes the lease worker `index` is attempting under (`None` when
+    /// nothing).
+    pub(super) fn track(&self, index: usize, lease: Option<&Lease>) {
         if let Some(slot) = self.current.get(index) {
-            *lock(slot) = lease;
+            *lock(slot) = lease.map(|l| (l.delivery_id.clone(), l.expires_at));
         }
     }
 
     /// The leases of claims handed out but never started and of attempts
-    /// cut off, once every worker has ended.
-    pub(super) fn unfinished(&self) -> Vec<Lease> {
+    /// cut off, once every worker (of `worker`, this dispatcher) has ended.
+    pub(super) fn unfinished(&self, worker: &str) -> Vec<Lease> {
         let mut leases: Vec<Lease> = lock(&self.handoffs)
             .drain(..)
             .map(|handoff| handoff.claim.lease)
             .collect();
-        leases.extend(self.current.iter().filter_map(|slot| lock(slot).take()));
+        let cut_off = self.current.iter().filter_map(|slot| lock(slot).take());
+        leases.extend(cut_off.map(|(delivery_id, expires_at)| Lease {
+            delivery_id,
+            worker: worker.to_owned(),
+            expires_at,
+        }));
         leases
     }
 }

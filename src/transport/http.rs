@@ -73,23 +73,38 @@ impl HttpTransport {
         &self.guard
     }
 
-    /// Sends the request and reads the answer by `deadline`.
-    async fn attempt(
+    /// Checks the request and starts sending it. Not async, so that none of
+    /// what it builds takes room in the attempt's state.
+    fn send_off(
         &self,
-        url: Url,
         request: WebhookRequest,
+    ) -> Result<impl Future<Output = Result<Response, reqwest::Error>> + use<>, TransportError>
+    {
+        let url = self.checked.check(&self.guard, &request.url)?;
+        let mut post = Request::new(Method::POST, url);
+        // Moved in whole: the request builder would copy them one by one.
+        *post.headers_mut() = request.headers;
+        *post.body_mut() = Some(request.body.into());
+        Ok(self.client.execute(post))
+    }
+
+    /// Waits for the answer to a request sent off, reading it by
+    /// `deadline`.
+    ///
+    /// Only the request's future is passed in, not the request: the whole
+    /// attempt's state is allocated per attempt, and the smaller it is the
+    /// cheaper that is.
+    async fn answer(
+        &self,
+        sending: impl Future<Output = Result<Response, reqwest::Error>>,
         deadline: Instant,
     ) -> Result<WebhookResponse, TransportError> {
         // One timer for the whole attempt, response body included.
         let expired = sleep_until(deadline);
         tokio::pin!(expired);
-        let mut post = Request::new(Method::POST, url);
-        // Moved in whole: the request builder would copy them one by one.
-        *post.headers_mut() = request.headers;
-        *post.body_mut() = Some(request.body.into());
         let response = tokio::select! {
             biased;
-            result = self.client.execute(post) => result.map_err(map_error)?,
+            result = sending => result.map_err(map_error)?,
             () = &mut expired => return Err(TransportError::Timeout),
         };
         Ok(read_capped(response, self.body_limit, expired).await)
@@ -100,8 +115,8 @@ impl HttpTransport {
 impl Transport for HttpTransport {
     async fn send(&self, request: WebhookRequest) -> Result<WebhookResponse, TransportError> {
         let deadline = Instant::now() + request.timeout.min(MAX_TIMEOUT);
-        let url = self.checked.check(&self.guard, &request.url)?;
-        self.attempt(url, request, deadline).await
+        let sending = self.send_off(request)?;
+        self.answer(sending, deadline).await
     }
 }
 
