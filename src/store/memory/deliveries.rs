@@ -191,9 +191,15 @@ impl DeliveryStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<Claim>, Error> {
         let mut state = write(&self.deliveries);
-        // Claims are large: growing the vector would copy them and leave
-        // unused room.
-        let mut claims = Vec::with_capacity(limit.min(state.due.len()));
+        // Claims are large: sized exactly, the vector never grows and
+        // copies them, nor keeps room it does not use.
+        let due_now = state
+            .due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .count();
+        let mut claims = Vec::with_capacity(due_now);
         while claims.len() < limit {
             let Some((at, id)) = state.due.pop_first() else {
                 break;
