@@ -102,13 +102,34 @@ impl fmt::Display for Timestamp {
         let in_day = self.0.rem_euclid(86_400_000);
         let (year, month, day) = civil_from_days(days);
         let (secs, millis) = (in_day / 1000, in_day % 1000);
-        write!(
-            f,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60
-        )
+        let (hour, minute, second) = (secs / 3600, secs / 60 % 60, secs % 60);
+        if !(0..=9999).contains(&year) {
+            return write!(
+                f,
+                "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z"
+            );
+        }
+        // Four-digit years, filled in by hand: every event sent carries
+        // one, and the formatting machinery costs several times more.
+        let mut text = *b"0000-00-00T00:00:00.000Z";
+        put_digits(&mut text[0..4], year);
+        put_digits(&mut text[5..7], month);
+        put_digits(&mut text[8..10], day);
+        put_digits(&mut text[11..13], hour);
+        put_digits(&mut text[14..16], minute);
+        put_digits(&mut text[17..19], second);
+        put_digits(&mut text[20..23], millis);
+        f.write_str(std::str::from_utf8(&text).unwrap_or_default())
+    }
+}
+
+/// Writes the last `field.len()` decimal digits of `value` (not negative)
+/// into `field`, zero-padded.
+fn put_digits(field: &mut [u8], mut value: i64) {
+    for byte in field.iter_mut().rev() {
+        // A digit: `value` is not negative, so the remainder is 0 to 9.
+        *byte = b'0' + (value % 10) as u8;
+        value /= 10;
     }
 }
 
@@ -317,6 +338,32 @@ mod tests {
             assert_eq!(ts.to_string(), text);
             assert_eq!(text.parse::<Timestamp>().unwrap(), ts);
         }
+    }
+
+    #[test]
+    fn four_digit_years_format_like_the_rest() {
+        let general = |ts: Timestamp| {
+            let days = ts.0.div_euclid(86_400_000);
+            let in_day = ts.0.rem_euclid(86_400_000);
+            let (y, mo, d) = civil_from_days(days);
+            let s = in_day / 1000;
+            format!(
+                "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                s / 3600,
+                s / 60 % 60,
+                s % 60,
+                in_day % 1000
+            )
+        };
+        let year_10000 = 253_402_300_800_000;
+        let mut millis = -62_167_219_200_000 - 1; // just before year 0
+        while millis < year_10000 + 86_400_000 {
+            let ts = Timestamp::from_unix_millis(millis);
+            assert_eq!(ts.to_string(), general(ts));
+            millis += 7_777_777_777;
+        }
+        let far = Timestamp::from_unix_millis(year_10000);
+        assert_eq!(far.to_string(), "10000-01-01T00:00:00.000Z");
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! Ids are shared, not copied: a delivery's id sits in several indexes and
 //! an event's in every delivery, so cloning one only counts a reference.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
@@ -21,12 +23,16 @@ const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 /// Characters after the prefix.
 const BODY_LEN: usize = 26;
 const RANDOM_BITS: u32 = 80;
+/// The longest prefix, checked when each kind of id is declared.
+const MAX_PREFIX_LEN: usize = 4;
 
 macro_rules! prefixed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $resource:literal) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(Arc<str>);
+
+        const _: () = assert!($prefix.len() <= MAX_PREFIX_LEN, "ids are encoded on the stack");
 
         impl $name {
             /// The prefix every id of this kind starts with.
@@ -38,7 +44,7 @@ macro_rules! prefixed_id {
             }
 
             pub(crate) fn generate(ids: &IdGenerator, now: Timestamp) -> Self {
-                Self(ids.next($prefix, now).into())
+                Self(ids.next($prefix, now))
             }
         }
 
@@ -136,7 +142,7 @@ pub(crate) struct IdGenerator {
 }
 
 impl IdGenerator {
-    pub(crate) fn next(&self, prefix: &str, now: Timestamp) -> String {
+    pub(crate) fn next(&self, prefix: &str, now: Timestamp) -> Arc<str> {
         let millis = u128::from(now.unix_millis().clamp(0, (1 << 48) - 1).unsigned_abs());
         let value = {
             // A poisoned lock only means another thread panicked mid-update of
@@ -165,19 +171,100 @@ fn random_bits() -> u128 {
     u128::from_be_bytes(bytes) & ((1 << (RANDOM_BITS - 1)) - 1)
 }
 
-fn encode(prefix: &str, value: u128) -> String {
-    let mut text = String::with_capacity(prefix.len() + BODY_LEN);
-    text.push_str(prefix);
-    for i in (0..BODY_LEN).rev() {
-        let index = (value >> (i * 5)) & 31;
-        text.push(char::from(ALPHABET[index as usize]));
+/// The id's text, built on the stack and allocated once: several ids are
+/// made per event sent.
+fn encode(prefix: &str, value: u128) -> Arc<str> {
+    let body = (0..BODY_LEN)
+        .rev()
+        .map(|i| ALPHABET[((value >> (i * 5)) & 31) as usize]);
+    let mut text = [0u8; MAX_PREFIX_LEN + BODY_LEN];
+    let mut len = 0;
+    for (slot, byte) in text.iter_mut().zip(prefix.bytes().chain(body)) {
+        *slot = byte;
+        len += 1;
     }
-    text
+    // The prefix is one of ours and the alphabet ASCII, so this is UTF-8.
+    let text = text.get(..len).unwrap_or_default();
+    Arc::from(std::str::from_utf8(text).unwrap_or_default())
+}
+
+/// A map keyed by ids this crate generated, hashed with [`IdHasher`].
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// A fast hasher for maps keyed by generated ids, which are looked up
+/// several times per delivery attempt.
+///
+/// SipHash's protection against chosen keys is not needed there: the keys
+/// inserted are ids hookshot generated (time, then random bits or a
+/// counter), never text from the platform's customers. A multiply-rotate
+/// step per 8 bytes, then a full avalanche at the end, because ids made in
+/// the same millisecond differ only in their last characters.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl IdHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            // Always 8 bytes: `chunks_exact` guarantees it.
+            self.add(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+        }
+        let mut last = [0u8; 8];
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            for (to, from) in last.iter_mut().zip(rest) {
+                *to = *from;
+            }
+            self.add(u64::from_le_bytes(last));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    /// MurmurHash3's finaliser: every input bit moves every output bit, so
+    /// the low bits that pick a bucket see the id's last characters.
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_of_one_millisecond_spread_over_buckets() {
+        use std::collections::HashSet;
+        use std::hash::BuildHasher;
+
+        let ids = IdGenerator::default();
+        let t = Timestamp::from_unix_millis(1_700_000_000_000);
+        let build = BuildHasherDefault::<IdHasher>::default();
+        let buckets: HashSet<u64> = (0..1024)
+            .map(|_| build.hash_one(DeliveryId::generate(&ids, t)) & 1023)
+            .collect();
+        // Uniform hashing fills about 63 % of 1024 buckets with 1024 keys.
+        assert!(buckets.len() > 550, "{} buckets used", buckets.len());
+    }
 
     #[test]
     fn ids_sort_by_time_and_by_creation_within_a_millisecond() {

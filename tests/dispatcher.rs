@@ -955,3 +955,49 @@ async fn a_rate_limited_endpoint_gets_its_rate_and_no_more() {
     setup.round().await;
     assert_eq!(attempted(), 4);
 }
+
+#[tokio::test]
+async fn a_spawned_dispatcher_never_exceeds_its_cap_and_delivers_everything() {
+    let hold = Arc::new(tokio::sync::Semaphore::new(0));
+    let transport = Arc::new(Scripted {
+        fallback: Mutex::new(200),
+        hold: Some(hold.clone()),
+        ..Scripted::default()
+    });
+    let mut setup = Setup::with_transport(transport.clone()).await;
+    setup.dispatcher = Dispatcher::builder(setup.webhooks.clone())
+        .transport(transport.clone())
+        .configure(|c| {
+            c.concurrency = 3;
+            c.per_endpoint_concurrency = 10;
+        })
+        .build()
+        .unwrap();
+    setup.endpoint("https://receiver.example/hooks").await;
+    for _ in 0..20 {
+        setup.send().await;
+    }
+    let handle = setup.dispatcher.spawn();
+    let in_flight = || transport.in_flight.lock().unwrap().0;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while in_flight() < 3 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("three attempts started");
+    // Give a fourth attempt every chance to start, were the cap broken.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(in_flight(), 3);
+    hold.add_permits(100);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while setup.with_status(DeliveryStatus::Delivered).await.len() < 20 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("all twenty delivered");
+    handle.shutdown(SECOND).await;
+    assert_eq!(transport.peak_in_flight(), 3);
+    assert_eq!(transport.requests.lock().unwrap().len(), 20, "once each");
+}

@@ -7,20 +7,21 @@
 //! which is the event id and stays the same across attempts and endpoints.
 
 mod outcome;
+mod pool;
 mod rate;
+mod slots;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::clock::{Clock, Timestamp};
 use crate::error::Error;
-use crate::id::{DeliveryId, EndpointId, EventId};
+use crate::id::{EndpointId, EventId};
 use crate::model::{AttemptOutcome, Delivery, EndpointStatus, Event, StoredEndpoint, TenantId};
 use crate::observer::{IgnoreNotices, Notice, Observer};
 use crate::retry::{Random, RetrySchedule, SplitMix};
@@ -30,7 +31,9 @@ use crate::transport::{HttpTransport, Transport, WebhookRequest};
 use crate::webhooks::Webhooks;
 
 use outcome::{RetryRules, Verdict};
+use pool::{Handoff, Pool};
 use rate::RateLimits;
+use slots::EndpointSlots;
 
 /// Settings of a [`Dispatcher`].
 #[derive(Debug, Clone)]
@@ -165,7 +168,7 @@ impl DispatcherBuilder {
                     schedule: config.retry_schedule.clone(),
                     retry_after_cap: config.retry_after_cap,
                 },
-                endpoint_slots: Mutex::default(),
+                endpoint_slots: EndpointSlots::new(config.per_endpoint_concurrency),
                 rate_limits: RateLimits::default(),
                 wake: Arc::new(Notify::new()),
                 worker_id,
@@ -194,7 +197,7 @@ struct Inner {
     rules: RetryRules,
     config: DispatcherConfig,
     /// Per-endpoint limits on attempts in flight.
-    endpoint_slots: Mutex<HashMap<EndpointId, Arc<Semaphore>>>,
+    endpoint_slots: EndpointSlots,
     /// Per-endpoint rate limits.
     rate_limits: RateLimits,
     wake: Arc<Notify>,
@@ -287,11 +290,14 @@ impl Dispatcher {
     /// # Errors
     /// [`Error::Backend`] if the store fails to hand out work.
     pub async fn deliver_due(&self) -> Result<usize, Error> {
-        let inner = Arc::clone(&self.inner);
-        let permits = Arc::new(Semaphore::new(inner.config.concurrency));
-        let mut tasks = JoinSet::new();
-        let claimed = inner.claim_into(&permits, &mut tasks).await?;
-        while tasks.join_next().await.is_some() {}
+        let claims = self.inner.claim(self.inner.config.concurrency).await?;
+        let claimed = claims.len();
+        let mut attempts = JoinSet::new();
+        for claim in claims {
+            let inner = Arc::clone(&self.inner);
+            attempts.spawn(async move { inner.attempt(claim).await });
+        }
+        while attempts.join_next().await.is_some() {}
         Ok(claimed)
     }
 
@@ -310,45 +316,93 @@ impl Dispatcher {
 }
 
 impl Inner {
+    /// The claiming loop: hands due deliveries to idle workers, sleeps
+    /// while none are due, and shuts the workers down when told to.
     async fn run(self: Arc<Self>, mut stop: watch::Receiver<Option<Duration>>) {
-        let permits = Arc::new(Semaphore::new(self.config.concurrency));
-        let mut tasks = JoinSet::new();
-        let in_flight: Arc<Mutex<HashMap<DeliveryId, Lease>>> = Arc::default();
+        let pool = Arc::new(Pool::new(self.config.concurrency));
+        let mut workers = JoinSet::new();
+        for index in 0..self.config.concurrency {
+            workers.spawn(Arc::clone(&self).work(Arc::clone(&pool), index));
+        }
         loop {
             if stop.borrow().is_some() {
                 break;
             }
-            // A failing store is retried at the next wake-up; leases keep
-            // anything claimed safe meanwhile.
-            let _ = self.claim_tracked(&permits, &mut tasks, &in_flight).await;
+            if self.hand_out(&pool).await {
+                // Busy workers claim their own next delivery while any is
+                // due, so there is nothing to do until one runs out.
+                tokio::select! {
+                    () = pool.until_idle() => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
             let wait = self.idle_wait().await;
             tokio::select! {
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => {}
             }
         }
+        pool.stop();
         let deadline = (*stop.borrow()).unwrap_or_default();
-        self.drain(tasks, &in_flight, deadline).await;
+        self.drain(workers, &pool, deadline).await;
     }
 
-    /// Lets attempts in flight finish until `deadline`, then aborts the
-    /// rest and gives their deliveries back.
-    async fn drain(
-        &self,
-        mut tasks: JoinSet<()>,
-        in_flight: &Mutex<HashMap<DeliveryId, Lease>>,
-        deadline: Duration,
-    ) {
-        let finish = async { while tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(deadline, finish).await.is_err() {
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
+    /// Claims a due delivery for every idle worker and hands them out.
+    /// Returns whether every idle worker got one, so more may be due; a
+    /// failing store is retried at the next wake-up, and leases keep
+    /// anything claimed safe meanwhile.
+    async fn hand_out(&self, pool: &Pool) -> bool {
+        let idle = pool.idle();
+        if idle == 0 {
+            return true;
         }
-        let leftover: Vec<Lease> = lock(in_flight).drain().map(|(_, lease)| lease).collect();
+        let Ok(claims) = self.claim(idle).await else {
+            return false;
+        };
+        let filled = claims.len() == idle;
+        for claim in claims {
+            // Only this loop makes workers busy, so every claim finds one.
+            if let Err(lease) = pool.hand(claim) {
+                let _ = self.store.release(&lease, self.clock.now()).await;
+            }
+        }
+        filled
+    }
+
+    /// One worker: attempts what it is handed, then claims and attempts
+    /// more itself until nothing is due or the pool stops.
+    async fn work(self: Arc<Self>, pool: Arc<Pool>, index: usize) {
+        while let Some(Handoff { mut claim, busy }) = pool.next().await {
+            loop {
+                pool.track(index, Some(&claim.lease));
+                self.attempt(claim).await;
+                pool.track(index, None);
+                if pool.is_stopping() {
+                    break;
+                }
+                match self.claim(1).await.map(|mut claims| claims.pop()) {
+                    Ok(Some(next)) => claim = next,
+                    // Nothing due, or the store failed: idle until the loop
+                    // finds more.
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            drop(busy);
+        }
+    }
+
+    /// Lets attempts in flight finish until `deadline`, then cuts the rest
+    /// off and gives their deliveries back, with any claimed but not begun.
+    async fn drain(&self, mut workers: JoinSet<()>, pool: &Pool, deadline: Duration) {
+        let finish = async { while workers.join_next().await.is_some() {} };
+        if tokio::time::timeout(deadline, finish).await.is_err() {
+            workers.abort_all();
+            while workers.join_next().await.is_some() {}
+        }
         let now = self.clock.now();
-        for lease in leftover {
+        for lease in pool.unfinished(&self.worker_id) {
             // If this fails the lease simply runs out and the delivery is
             // claimed again then: at least once either way.
             let _ = self.store.release(&lease, now).await;
@@ -365,58 +419,17 @@ impl Inner {
         }
     }
 
-    async fn claim_into(
-        self: &Arc<Self>,
-        permits: &Arc<Semaphore>,
-        tasks: &mut JoinSet<()>,
-    ) -> Result<usize, Error> {
-        self.claim_tracked(permits, tasks, &Arc::default()).await
-    }
-
-    /// Claims as many due deliveries as there are free workers and starts an
-    /// attempt for each.
-    async fn claim_tracked(
-        self: &Arc<Self>,
-        permits: &Arc<Semaphore>,
-        tasks: &mut JoinSet<()>,
-        in_flight: &Arc<Mutex<HashMap<DeliveryId, Lease>>>,
-    ) -> Result<usize, Error> {
-        let free = permits.available_permits();
-        if free == 0 {
-            return Ok(0);
-        }
+    /// Leases up to `limit` due deliveries to this dispatcher.
+    async fn claim(&self, limit: usize) -> Result<Vec<Claim>, Error> {
         let now = self.clock.now();
-        let claims = self
-            .store
-            .claim_due(
-                &self.worker_id,
-                now,
-                now.saturating_add(self.config.lease),
-                free,
-            )
-            .await?;
-        let claimed = claims.len();
-        for claim in claims {
-            // Never fails: no more were claimed than there were free permits,
-            // and only this loop takes them.
-            let Ok(permit) = Arc::clone(permits).try_acquire_owned() else {
-                let _ = self.store.release(&claim.lease, now).await;
-                continue;
-            };
-            lock(in_flight).insert(claim.delivery.id.clone(), claim.lease.clone());
-            let inner = Arc::clone(self);
-            let in_flight = Arc::clone(in_flight);
-            tasks.spawn(async move {
-                let id = claim.delivery.id.clone();
-                inner.attempt(claim, permit).await;
-                lock(&in_flight).remove(&id);
-            });
-        }
-        Ok(claimed)
+        let lease_until = now.saturating_add(self.config.lease);
+        self.store
+            .claim_due(&self.worker_id, now, lease_until, limit)
+            .await
     }
 
     /// One attempt at a claimed delivery, start to finish.
-    async fn attempt(&self, claim: Claim, _worker: OwnedSemaphorePermit) {
+    async fn attempt(&self, claim: Claim) {
         let Claim {
             delivery,
             event,
@@ -424,7 +437,7 @@ impl Inner {
         } = claim;
         let stored = match self
             .store
-            .endpoint(&delivery.tenant, &delivery.endpoint_id)
+            .shared_endpoint(&delivery.tenant, &delivery.endpoint_id)
             .await
         {
             Ok(stored) => stored,
@@ -445,7 +458,7 @@ impl Inner {
                 return;
             }
         }
-        let Some(_endpoint_slot) = self.endpoint_slot(&delivery.endpoint_id) else {
+        let Some(_endpoint_slot) = self.endpoint_slots.take(&delivery.endpoint_id) else {
             let later = self
                 .clock
                 .now()
@@ -461,7 +474,7 @@ impl Inner {
         };
         let duration = started.elapsed();
         let now = self.clock.now();
-        let (delivery, attempt, verdict) = outcome::settle(
+        let (settled, attempt, verdict) = outcome::settle(
             &delivery,
             outcome::record(result, now),
             started_at,
@@ -471,11 +484,7 @@ impl Inner {
             self.random.next_unit(),
         );
         let success = attempt.outcome.is_success();
-        match self
-            .store
-            .finish_attempt(&lease, attempt, delivery.clone())
-            .await
-        {
+        match self.store.finish_attempt(&lease, attempt, settled).await {
             Ok(true) => {}
             // Another worker took the delivery over, or the store failed:
             // either way this result is not the delivery's and the lease
@@ -486,8 +495,8 @@ impl Inner {
             .await;
     }
 
-    /// The follow-up a recorded attempt calls for: endpoint health and
-    /// notices.
+    /// The follow-up a recorded attempt at `delivery` (as claimed: only its
+    /// ids are read) calls for: endpoint health and notices.
     async fn after_attempt(
         &self,
         stored: &StoredEndpoint,
@@ -627,21 +636,6 @@ impl Inner {
             .await;
     }
 
-    /// A slot among the endpoint's attempts in flight, if one is free.
-    fn endpoint_slot(&self, endpoint: &EndpointId) -> Option<EndpointSlot<'_>> {
-        let mut slots = lock(&self.endpoint_slots);
-        let limit = self.config.per_endpoint_concurrency;
-        let semaphore = slots
-            .entry(endpoint.clone())
-            .or_insert_with(|| Arc::new(Semaphore::new(limit)));
-        let permit = Arc::clone(semaphore).try_acquire_owned().ok()?;
-        Some(EndpointSlot {
-            slots: &self.endpoint_slots,
-            endpoint: endpoint.clone(),
-            permit: Some(permit),
-        })
-    }
-
     async fn ping(
         &self,
         tenant: &TenantId,
@@ -674,29 +668,6 @@ impl Inner {
     }
 }
 
-/// A held per-endpoint slot; dropping it frees the slot and forgets
-/// endpoints with nothing in flight, so the map stays small.
-struct EndpointSlot<'a> {
-    slots: &'a Mutex<HashMap<EndpointId, Arc<Semaphore>>>,
-    endpoint: EndpointId,
-    permit: Option<OwnedSemaphorePermit>,
-}
-
-impl Drop for EndpointSlot<'_> {
-    fn drop(&mut self) {
-        drop(self.permit.take());
-        let mut slots = lock(self.slots);
-        // Two references: the map's and the permit's just dropped is gone,
-        // so one means no attempt holds or is about to take a slot.
-        if slots
-            .get(&self.endpoint)
-            .is_some_and(|s| Arc::strong_count(s) == 1)
-        {
-            slots.remove(&self.endpoint);
-        }
-    }
-}
-
 /// The HTTP request for one attempt: the event's body, signed now with every
 /// secret the endpoint currently signs with.
 /// A [`crate::store::Wake`] for the store: wakes the pool until it is shut
@@ -721,15 +692,9 @@ fn request(
     now: Timestamp,
 ) -> Result<WebhookRequest, crate::transport::TransportError> {
     let endpoint = &stored.endpoint;
-    let timestamp = now.unix_secs();
-    let signature = signature::sign_all(
-        stored.secrets.signing_at(now),
-        event.id.as_str(),
-        timestamp,
-        event.body.as_bytes(),
-    );
     let invalid = |what: &str| crate::transport::TransportError::InvalidRequest(what.to_owned());
-    let mut headers = HeaderMap::with_capacity(endpoint.headers.len() + 4);
+    // Room for the transport's own headers (user agent, accept) too.
+    let mut headers = HeaderMap::with_capacity(endpoint.headers.len() + 6);
     for (name, value) in &endpoint.headers {
         let name =
             HeaderName::try_from(name.as_str()).map_err(|_| invalid("a custom header name"))?;
@@ -737,12 +702,12 @@ fn request(
             HeaderValue::try_from(value.as_str()).map_err(|_| invalid("a custom header value"))?;
         headers.insert(name, value);
     }
-    let id = HeaderValue::try_from(event.id.as_str()).map_err(|_| invalid("the event id"))?;
-    let signature = HeaderValue::try_from(signature).map_err(|_| invalid("the signature"))?;
+    let [id, timestamp, signature] =
+        webhook_headers(stored, event, now).map_err(|_| invalid("the event id"))?;
     headers.insert(HeaderName::from_static(signature::WEBHOOK_ID), id);
     headers.insert(
         HeaderName::from_static(signature::WEBHOOK_TIMESTAMP),
-        HeaderValue::from(timestamp),
+        timestamp,
     );
     headers.insert(
         HeaderName::from_static(signature::WEBHOOK_SIGNATURE),
@@ -758,6 +723,41 @@ fn request(
         body: Bytes::from_owner(SharedBody(Arc::clone(&event.body))),
         timeout: endpoint.timeout,
     })
+}
+
+/// The `webhook-id`, `webhook-timestamp` and `webhook-signature` values,
+/// cut from one buffer: the HTTP client copies a request's headers, and
+/// values that share a buffer are copied without allocating.
+fn webhook_headers(
+    stored: &StoredEndpoint,
+    event: &Event,
+    now: Timestamp,
+) -> Result<[HeaderValue; 3], http::header::InvalidHeaderValue> {
+    /// `v1,`, 44 characters of base64 and a separating space.
+    const SIGNATURE_LEN: usize = 48;
+    let timestamp = now.unix_secs();
+    let mut digits = [0; 20];
+    let timestamp_text =
+        std::str::from_utf8(signature::decimal(timestamp, &mut digits)).unwrap_or_default();
+    let id = event.id.as_str();
+    let mut text = String::with_capacity(id.len() + timestamp_text.len() + SIGNATURE_LEN);
+    text.push_str(id);
+    text.push_str(timestamp_text);
+    let signatures_start = text.len();
+    for secret in stored.secrets.signing_at(now) {
+        if text.len() > signatures_start {
+            text.push(' ');
+        }
+        secret.sign_into(id, timestamp, event.body.as_bytes(), &mut text);
+    }
+    let mut values = Bytes::from(text);
+    let id = values.split_to(id.len());
+    let timestamp = values.split_to(timestamp_text.len());
+    Ok([
+        HeaderValue::from_maybe_shared(id)?,
+        HeaderValue::from_maybe_shared(timestamp)?,
+        HeaderValue::from_maybe_shared(values)?,
+    ])
 }
 
 /// Lets the event's shared body go out without copying it per attempt.

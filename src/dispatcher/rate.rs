@@ -1,16 +1,15 @@
 //! Per-endpoint rate limits: a token bucket per endpoint, in this process.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use super::lock;
 use crate::clock::Timestamp;
-use crate::id::EndpointId;
+use crate::id::{EndpointId, IdMap};
 
 /// Token buckets holding up to one second's worth of attempts.
 #[derive(Debug, Default)]
-pub(super) struct RateLimits(Mutex<HashMap<EndpointId, Bucket>>);
+pub(super) struct RateLimits(Mutex<IdMap<EndpointId, Bucket>>);
 
 #[derive(Debug)]
 struct Bucket {

@@ -437,10 +437,8 @@ impl Harness {
     }
 
     async fn stored(&self, id: &EndpointId) -> StoredEndpoint {
-        self.store()
-            .endpoint(&self.tenant, id)
+        read(self.store(), &self.tenant, id)
             .await
-            .unwrap_or_else(|e| panic!("reading stored endpoint {id} failed: {e}"))
             .unwrap_or_else(|| panic!("the store lost endpoint {id}"))
     }
 
@@ -849,7 +847,7 @@ pub async fn delete_is_soft_and_final(store: Arc<dyn Store>) {
     assert_not_found(w.rotate_secret(t, &gone).await, "rotating its secret");
     assert_not_found(w.signing_secrets(t, &gone).await, "reading its secrets");
     assert_not_found(w.delete_endpoint(t, &gone).await, "deleting it twice");
-    let direct = h.store().endpoint(t, &gone).await.expect("store read");
+    let direct = read(h.store(), t, &gone).await;
     assert!(direct.is_none(), "the store returns a deleted endpoint");
 
     assert_eq!(h.list_all().await, one(&kept.id), "list after delete");
@@ -1479,6 +1477,8 @@ pub async fn tenants_are_isolated(store: Arc<dyn Store>) {
     assert_not_found(w.rotate_secret(&other, id).await, "rotating");
     assert_not_found(w.signing_secrets(&other, id).await, "reading secrets");
     assert_not_found(w.delete_endpoint(&other, id).await, "deleting");
+    let direct = read(h.store(), &other, id).await;
+    assert!(direct.is_none(), "the store reads across tenants");
     let listed = h.list_in(&other, &EndpointFilter::default()).await;
     assert!(listed.is_empty(), "listing across tenants: {listed:?}");
     let subscribed = h.subscribers_in(&other, "invoice.paid").await;
@@ -1745,11 +1745,24 @@ async fn catalog_of(h: &Harness, group: Option<&str>) -> Vec<EventType> {
         .unwrap_or_else(|e| panic!("reading the catalog failed: {e}"))
 }
 
+/// Looks an event type up, checking `has_event_type` agrees.
 async fn lookup(h: &Harness, name: &str) -> Option<EventType> {
-    h.store()
+    let found = h
+        .store()
         .event_type(name)
         .await
-        .unwrap_or_else(|e| panic!("looking up {name} failed: {e}"))
+        .unwrap_or_else(|e| panic!("looking up {name} failed: {e}"));
+    let declared = h
+        .store()
+        .has_event_type(name)
+        .await
+        .unwrap_or_else(|e| panic!("checking for {name} failed: {e}"));
+    assert_eq!(
+        declared,
+        found.is_some(),
+        "has_event_type and event_type disagree on {name}"
+    );
+    found
 }
 
 /// The catalog lists by name, filters by group, and looks names up.
@@ -1976,15 +1989,26 @@ async fn insert(
     store.insert_endpoint(endpoint, record).await
 }
 
+/// Reads an endpoint both ways, copied and shared, which must agree.
 async fn read(
     store: &Arc<dyn Store>,
     tenant: &TenantId,
     id: &EndpointId,
 ) -> Option<StoredEndpoint> {
-    store
+    let copied = store
         .endpoint(tenant, id)
         .await
-        .unwrap_or_else(|e| panic!("reading {id} failed: {e}"))
+        .unwrap_or_else(|e| panic!("reading {id} failed: {e}"));
+    let shared = store
+        .shared_endpoint(tenant, id)
+        .await
+        .unwrap_or_else(|e| panic!("reading {id} shared failed: {e}"));
+    assert_eq!(
+        shared.as_deref(),
+        copied.as_ref(),
+        "shared_endpoint and endpoint disagree on {id}"
+    );
+    copied
 }
 
 /// Every field of a stored endpoint, secrets included, comes back as stored.

@@ -11,6 +11,7 @@
 //! suite in [`conformance`] (feature `test-support`).
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -110,6 +111,20 @@ pub trait EndpointStore: Send + Sync + fmt::Debug {
         id: &EndpointId,
     ) -> Result<Option<StoredEndpoint>, Error>;
 
+    /// [`EndpointStore::endpoint`], shared rather than copied: the
+    /// dispatcher reads the endpoint before every attempt.
+    ///
+    /// The default wraps [`EndpointStore::endpoint`]'s copy. A backend that
+    /// keeps endpoints in memory behind an `Arc` (as [`MemoryStore`] does)
+    /// returns its own `Arc` and saves a deep copy per attempt.
+    async fn shared_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> Result<Option<Arc<StoredEndpoint>>, Error> {
+        Ok(self.endpoint(tenant, id).await?.map(Arc::new))
+    }
+
     /// Applies `change` to the live endpoint `id` of `tenant` atomically and
     /// returns the stored result. `change` must not alter the id or tenant.
     ///
@@ -158,6 +173,13 @@ pub trait CatalogStore: Send + Sync + fmt::Debug {
 
     /// The event type `name`, if declared.
     async fn event_type(&self, name: &str) -> Result<Option<EventType>, Error>;
+
+    /// Whether the event type `name` is declared: checked for every event
+    /// sent. The default reads the whole event type; a backend can answer
+    /// without copying it.
+    async fn has_event_type(&self, name: &str) -> Result<bool, Error> {
+        Ok(self.event_type(name).await?.is_some())
+    }
 }
 
 /// A worker's hold on a claimed delivery until `expires_at`.

@@ -1,17 +1,19 @@
 //! [`HttpTransport`]: the reqwest-based transport, with the SSRF guard
 //! applied at connect time.
 
+use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use http::HeaderValue;
+use http::{HeaderValue, Method};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::{Client, Response, Url};
-use tokio::time::{Instant, timeout_at};
+use reqwest::{Client, Request, Response, Url};
+use tokio::time::{Instant, Sleep, sleep_until};
 use url::Host;
 
 use super::guard::SsrfGuard;
@@ -43,6 +45,7 @@ pub struct HttpTransport {
     client: Client,
     guard: Arc<SsrfGuard>,
     body_limit: usize,
+    checked: Arc<CheckedUrls>,
 }
 
 /// Configures an [`HttpTransport`]; from [`HttpTransport::builder`].
@@ -70,24 +73,41 @@ impl HttpTransport {
         &self.guard
     }
 
-    /// Sends the request and reads the answer; the caller bounds it in time.
-    async fn attempt(
+    /// Checks the request and starts sending it. Not async, so that none of
+    /// what it builds takes room in the attempt's state.
+    fn send_off(
         &self,
-        url: Url,
         request: WebhookRequest,
+    ) -> Result<impl Future<Output = Result<Response, reqwest::Error>> + use<>, TransportError>
+    {
+        let url = self.checked.check(&self.guard, &request.url)?;
+        let mut post = Request::new(Method::POST, url);
+        // Moved in whole: the request builder would copy them one by one.
+        *post.headers_mut() = request.headers;
+        *post.body_mut() = Some(request.body.into());
+        Ok(self.client.execute(post))
+    }
+
+    /// Waits for the answer to a request sent off, reading it by
+    /// `deadline`.
+    ///
+    /// Only the request's future is passed in, not the request: the whole
+    /// attempt's state is allocated per attempt, and the smaller it is the
+    /// cheaper that is.
+    async fn answer(
+        &self,
+        sending: impl Future<Output = Result<Response, reqwest::Error>>,
         deadline: Instant,
     ) -> Result<WebhookResponse, TransportError> {
-        let sending = self
-            .client
-            .post(url)
-            .headers(request.headers)
-            .body(request.body)
-            .send();
-        let response = match timeout_at(deadline, sending).await {
-            Ok(result) => result.map_err(map_error)?,
-            Err(_elapsed) => return Err(TransportError::Timeout),
+        // One timer for the whole attempt, response body included.
+        let expired = sleep_until(deadline);
+        tokio::pin!(expired);
+        let response = tokio::select! {
+            biased;
+            result = sending => result.map_err(map_error)?,
+            () = &mut expired => return Err(TransportError::Timeout),
         };
-        Ok(read_capped(response, self.body_limit, deadline).await)
+        Ok(read_capped(response, self.body_limit, expired).await)
     }
 }
 
@@ -95,8 +115,8 @@ impl HttpTransport {
 impl Transport for HttpTransport {
     async fn send(&self, request: WebhookRequest) -> Result<WebhookResponse, TransportError> {
         let deadline = Instant::now() + request.timeout.min(MAX_TIMEOUT);
-        let url = check_url(&self.guard, &request.url)?;
-        self.attempt(url, request, deadline).await
+        let sending = self.send_off(request)?;
+        self.answer(sending, deadline).await
     }
 }
 
@@ -147,6 +167,7 @@ impl HttpTransportBuilder {
             client,
             guard,
             body_limit: self.body_limit,
+            checked: Arc::default(),
         })
     }
 }
@@ -167,6 +188,38 @@ fn tls_config() -> Result<rustls::ClientConfig, Error> {
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// URLs that passed [`check_url`], parsed: an endpoint's URL is the same on
+/// every attempt, and parsing it costs more than looking it up. The guard
+/// never changes, so neither does the outcome of a check.
+#[derive(Debug, Default)]
+struct CheckedUrls(Mutex<HashMap<String, Url>>);
+
+impl CheckedUrls {
+    /// Enough for every endpoint a busy dispatcher is delivering to at once;
+    /// when full the cache starts over, so it stays bounded whatever URLs
+    /// customers register.
+    const CAPACITY: usize = 1024;
+
+    /// `url` parsed and checked, from the cache when it was seen before.
+    fn check(&self, guard: &SsrfGuard, url: &str) -> Result<Url, TransportError> {
+        if let Some(checked) = self.lock().get(url) {
+            return Ok(checked.clone());
+        }
+        let checked = check_url(guard, url)?;
+        let mut cache = self.lock();
+        if cache.len() >= Self::CAPACITY {
+            cache.clear();
+        }
+        cache.insert(url.to_owned(), checked.clone());
+        Ok(checked)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Url>> {
+        // A panic cannot leave a half-inserted URL behind.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Parses `url` and applies the checks the resolver cannot: the scheme, and
@@ -205,22 +258,35 @@ fn check_url(guard: &SsrfGuard, url: &str) -> Result<Url, TransportError> {
     Ok(url)
 }
 
-/// Reads at most `limit` bytes of the body, stopping at `deadline`.
+/// Reads at most `limit` bytes of the body, stopping once `expired` fires.
 ///
 /// The status and headers have arrived, so the receiver's answer is known:
 /// a body that is too long, too slow or cut off only makes what is kept
 /// partial. What is left unread is never read: dropping the response
 /// closes the connection.
-async fn read_capped(mut response: Response, limit: usize, deadline: Instant) -> WebhookResponse {
+async fn read_capped(
+    mut response: Response,
+    limit: usize,
+    mut expired: Pin<&mut Sleep>,
+) -> WebhookResponse {
     let status = response.status();
-    let headers = response.headers().clone();
+    // Taken rather than copied: reading the body does not need them.
+    let headers = std::mem::take(response.headers_mut());
     let mut body = Vec::new();
     let mut truncated = false;
     loop {
-        let chunk = match timeout_at(deadline, response.chunk()).await {
-            Ok(Ok(Some(chunk))) => chunk,
-            Ok(Ok(None)) => break,
-            Ok(Err(_)) | Err(_) => {
+        let next = tokio::select! {
+            biased;
+            next = response.chunk() => next,
+            () = &mut expired => {
+                truncated = true;
+                break;
+            }
+        };
+        let chunk = match next {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => {
                 truncated = true;
                 break;
             }
@@ -480,6 +546,25 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn checked_urls_agree_with_checking_and_stay_bounded() {
+        let guard = SsrfGuard::default();
+        let checked = CheckedUrls::default();
+        for url in ["https://example.com/hook", "https://example.com/hook"] {
+            assert_eq!(checked.check(&guard, url), check_url(&guard, url));
+        }
+        for url in ["http://example.com/hook", "https://127.0.0.1/", "not a url"] {
+            assert_eq!(checked.check(&guard, url), check_url(&guard, url));
+            assert_eq!(checked.check(&guard, url), check_url(&guard, url));
+        }
+        assert_eq!(checked.lock().len(), 1, "refusals are not kept");
+        for n in 0..CheckedUrls::CAPACITY + 1 {
+            let url = format!("https://r{n}.example/hook");
+            assert!(checked.check(&guard, &url).is_ok());
+        }
+        assert!(checked.lock().len() <= CheckedUrls::CAPACITY);
     }
 
     #[test]

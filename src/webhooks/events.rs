@@ -100,7 +100,7 @@ impl Webhooks {
         if let Some(key) = idempotency_key {
             validate::idempotency_key(key)?;
         }
-        if self.store.event_type(event_type).await?.is_none() {
+        if !self.store.has_event_type(event_type).await? {
             return Err(Error::invalid(
                 "event_type",
                 format!("{event_type:?} is not in the event-type catalog"),
@@ -112,7 +112,10 @@ impl Webhooks {
             tenant,
             scope: SEND_SCOPE,
             key: idempotency_key,
-            fingerprint: send_fingerprint(event_type, &data),
+            // Only compared when a key was reused.
+            fingerprint: idempotency_key
+                .map(|_| send_fingerprint(event_type, &data))
+                .unwrap_or_default(),
             now,
         };
         let event = Event {

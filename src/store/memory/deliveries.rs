@@ -10,7 +10,7 @@ use super::idempotency::IdempotencyTable;
 use super::{MemoryStore, read, write};
 use crate::clock::Timestamp;
 use crate::error::Error;
-use crate::id::{DeliveryId, EndpointId, EventId};
+use crate::id::{DeliveryId, EndpointId, EventId, IdMap};
 use crate::model::{
     Attempt, Delivery, DeliveryFilter, DeliveryStatus, Direction, Event, PageRequest, TenantId,
 };
@@ -18,8 +18,8 @@ use crate::store::{Claim, DeliveryStore, IdempotencyRecord, Inserted, Lease};
 
 #[derive(Debug, Default)]
 pub(super) struct Deliveries {
-    events: HashMap<EventId, Event>,
-    slots: HashMap<DeliveryId, Slot>,
+    events: IdMap<EventId, Event>,
+    slots: IdMap<DeliveryId, Slot>,
     /// Each tenant's deliveries in id (creation) order, for listings.
     by_tenant: HashMap<TenantId, BTreeSet<DeliveryId>>,
     /// Queued deliveries by when they are due, leased ones by when their
@@ -95,6 +95,49 @@ impl Deliveries {
         self.slots.insert(id, slot);
     }
 
+    /// Leases delivery `id`, just taken off the due index, to `worker`.
+    /// `None` if no such delivery is stored.
+    fn claim(
+        &mut self,
+        id: DeliveryId,
+        worker: &str,
+        lease_until: Timestamp,
+    ) -> Result<Option<Claim>, Error> {
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return Ok(None);
+        };
+        let lease = Lease {
+            delivery_id: id.clone(),
+            worker: worker.to_owned(),
+            expires_at: lease_until,
+        };
+        let status_before = match slot.held.take() {
+            // A lease that ran out: its worker is gone, so the delivery
+            // returns to what it was before that claim.
+            Some(expired) => expired.status_before,
+            None => slot.delivery.status,
+        };
+        slot.held = Some(Box::new(Held {
+            lease: lease.clone(),
+            status_before,
+        }));
+        slot.delivery.status = DeliveryStatus::Delivering;
+        let delivery = slot.delivery.clone();
+        self.due.insert((lease_until, id));
+        let Some(event) = self.events.get(&delivery.event_id).cloned() else {
+            return Err(Error::backend(
+                "claiming due deliveries",
+                false,
+                format!("delivery {} refers to a missing event", delivery.id),
+            ));
+        };
+        Ok(Some(Claim {
+            delivery,
+            event,
+            lease,
+        }))
+    }
+
     /// Ids of `tenant`'s deliveries for which `pick` holds.
     fn select(&self, tenant: &TenantId, pick: impl Fn(&Delivery) -> bool) -> Vec<DeliveryId> {
         self.by_tenant
@@ -148,47 +191,26 @@ impl DeliveryStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<Claim>, Error> {
         let mut state = write(&self.deliveries);
-        let ids: Vec<DeliveryId> = state
+        // Claims are large: sized exactly, the vector never grows and
+        // copies them, nor keeps room it does not use.
+        let due_now = state
             .due
             .iter()
             .take_while(|(at, _)| *at <= now)
             .take(limit)
-            .map(|(_, id)| id.clone())
-            .collect();
-        let mut claims = Vec::with_capacity(ids.len());
-        for id in ids {
-            let lease = Lease {
-                delivery_id: id.clone(),
-                worker: worker.to_owned(),
-                expires_at: lease_until,
+            .count();
+        let mut claims = Vec::with_capacity(due_now);
+        while claims.len() < limit {
+            let Some((at, id)) = state.due.pop_first() else {
+                break;
             };
-            let delivery = state.modify(&id, |slot| {
-                let status_before = match slot.held.take() {
-                    // A lease that ran out: its worker is gone, so the
-                    // delivery returns to what it was before that claim.
-                    Some(expired) => expired.status_before,
-                    None => slot.delivery.status,
-                };
-                slot.held = Some(Box::new(Held {
-                    lease: lease.clone(),
-                    status_before,
-                }));
-                slot.delivery.status = DeliveryStatus::Delivering;
-                slot.delivery.clone()
-            });
-            let Some(delivery) = delivery else { continue };
-            let Some(event) = state.events.get(&delivery.event_id).cloned() else {
-                return Err(Error::backend(
-                    "claiming due deliveries",
-                    false,
-                    format!("delivery {id} refers to a missing event"),
-                ));
-            };
-            claims.push(Claim {
-                delivery,
-                event,
-                lease,
-            });
+            if at > now {
+                state.due.insert((at, id));
+                break;
+            }
+            if let Some(claim) = state.claim(id, worker, lease_until)? {
+                claims.push(claim);
+            }
         }
         Ok(claims)
     }
@@ -206,6 +228,9 @@ impl DeliveryStore for MemoryStore {
             }
             slot.held = None;
             slot.delivery = delivery;
+            // Most deliveries get one attempt; room for four would stay
+            // allocated, unused, for as long as the history is kept.
+            slot.attempts.reserve_exact(1);
             slot.attempts.push(attempt);
             true
         });

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -21,8 +22,9 @@ pub(super) struct Endpoints {
 #[derive(Debug, Default)]
 struct TenantEndpoints {
     /// Every endpoint, deleted ones included (their deliveries still refer
-    /// to them).
-    all: BTreeMap<EndpointId, StoredEndpoint>,
+    /// to them). Shared, so the dispatcher's read before each attempt
+    /// copies nothing; an update replaces the whole record.
+    all: BTreeMap<EndpointId, Arc<StoredEndpoint>>,
     subscribers: SubscriberIndex,
 }
 
@@ -102,7 +104,7 @@ impl Endpoints {
         self.tenants.get(tenant)
     }
 
-    fn live(&self, tenant: &TenantId, id: &EndpointId) -> Option<&StoredEndpoint> {
+    fn live(&self, tenant: &TenantId, id: &EndpointId) -> Option<&Arc<StoredEndpoint>> {
         self.tenant(tenant)?.all.get(id).filter(|e| e.is_live())
     }
 }
@@ -132,7 +134,9 @@ impl EndpointStore for MemoryStore {
             )));
         }
         tenant.subscribers.add(&endpoint);
-        tenant.all.insert(endpoint.endpoint.id.clone(), endpoint);
+        tenant
+            .all
+            .insert(endpoint.endpoint.id.clone(), Arc::new(endpoint));
         if let Some(record) = idempotency {
             state.idempotency.remember(record);
         }
@@ -144,6 +148,16 @@ impl EndpointStore for MemoryStore {
         tenant: &TenantId,
         id: &EndpointId,
     ) -> Result<Option<StoredEndpoint>, Error> {
+        Ok(read(&self.endpoints)
+            .live(tenant, id)
+            .map(|stored| StoredEndpoint::clone(stored)))
+    }
+
+    async fn shared_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> Result<Option<Arc<StoredEndpoint>>, Error> {
         Ok(read(&self.endpoints).live(tenant, id).cloned())
     }
 
@@ -156,7 +170,7 @@ impl EndpointStore for MemoryStore {
         let mut state = write(&self.endpoints);
         let mut updated = state
             .live(tenant, id)
-            .cloned()
+            .map(|stored| StoredEndpoint::clone(stored))
             .ok_or_else(|| Error::not_found("endpoint", id.as_str()))?;
         change(&mut updated)?;
         if updated.endpoint.id != *id || updated.endpoint.tenant != *tenant {
@@ -173,7 +187,7 @@ impl EndpointStore for MemoryStore {
             entry.subscribers.remove(old);
         }
         entry.subscribers.add(&updated);
-        entry.all.insert(id.clone(), updated.clone());
+        entry.all.insert(id.clone(), Arc::new(updated.clone()));
         Ok(updated)
     }
 
@@ -215,13 +229,13 @@ impl EndpointStore for MemoryStore {
 }
 
 fn collect<'a>(
-    rows: impl Iterator<Item = (&'a EndpointId, &'a StoredEndpoint)>,
+    rows: impl Iterator<Item = (&'a EndpointId, &'a Arc<StoredEndpoint>)>,
     filter: &EndpointFilter,
     page: &PageRequest,
 ) -> Vec<StoredEndpoint> {
     rows.map(|(_, stored)| stored)
         .filter(|stored| filter.matches(stored))
         .take(page.limit + 1)
-        .cloned()
+        .map(|stored| StoredEndpoint::clone(stored))
         .collect()
 }

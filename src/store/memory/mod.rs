@@ -61,4 +61,8 @@ impl CatalogStore for MemoryStore {
     async fn event_type(&self, name: &str) -> Result<Option<EventType>, Error> {
         Ok(read(&self.catalog).get(name).cloned())
     }
+
+    async fn has_event_type(&self, name: &str) -> Result<bool, Error> {
+        Ok(read(&self.catalog).contains_key(name))
+    }
 }
