@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
+use super::claims::Batch;
 use super::schema::DELIVERY_COLUMNS;
 use super::{PostgresStore, backend, corrupt, idempotency, is_unique_violation};
 use crate::clock::Timestamp;
@@ -52,6 +53,31 @@ impl PostgresStore {
                 .map_err(backend("queueing deliveries"))?;
         }
         Ok(Inserted::Created)
+    }
+
+    /// One claim statement: up to `limit` due deliveries leased to
+    /// `worker`, the longest overdue first.
+    async fn claim_batch(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Claim>, Error> {
+        let rows = sqlx::query(&self.sql().claim_due)
+            .bind(now.unix_millis())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(worker)
+            .bind(until.unix_millis())
+            .fetch_all(self.pool_ref())
+            .await
+            .map_err(backend("claiming due deliveries"))?;
+        let mut claims = rows
+            .iter()
+            .map(|row| claim_from_row(row, worker, until))
+            .collect::<Result<Vec<_>, _>>()?;
+        claims.sort_by(|(a, x), (b, y)| (a, &x.delivery.id).cmp(&(b, &y.delivery.id)));
+        Ok(claims.into_iter().map(|(_, claim)| claim).collect())
     }
 
     async fn notify(&self) -> Result<(), Error> {
@@ -289,20 +315,16 @@ impl DeliveryStore for PostgresStore {
         lease_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<Claim>, Error> {
-        let rows = sqlx::query(&self.sql().claim_due)
-            .bind(now.unix_millis())
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(worker)
-            .bind(lease_until.unix_millis())
-            .fetch_all(self.pool_ref())
+        let run = |batch: Batch| async move {
+            let claims = self
+                .claim_batch(&batch.worker, batch.now, batch.until, batch.limit)
+                .await;
+            batch.answer(claims);
+        };
+        self.shared
+            .claims
+            .claim(worker, now, lease_until, limit, run)
             .await
-            .map_err(backend("claiming due deliveries"))?;
-        let mut claims = rows
-            .iter()
-            .map(|row| claim_from_row(row, worker, lease_until))
-            .collect::<Result<Vec<_>, _>>()?;
-        claims.sort_by(|(a, x), (b, y)| (a, &x.delivery.id).cmp(&(b, &y.delivery.id)));
-        Ok(claims.into_iter().map(|(_, claim)| claim).collect())
     }
 
     async fn finish_attempt(

@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+mod claims;
 mod deliveries;
 mod endpoints;
 mod idempotency;
@@ -60,6 +61,7 @@ struct Shared {
     pool: PgPool,
     schema: String,
     sql: Sql,
+    claims: claims::ClaimQueue,
     #[cfg(feature = "test-support")]
     _temporary: Option<temporary::DropSchema>,
 }
@@ -104,6 +106,7 @@ impl PostgresStore {
                 sql: Sql::new(schema),
                 schema: schema.to_owned(),
                 pool,
+                claims: claims::ClaimQueue::default(),
                 #[cfg(feature = "test-support")]
                 _temporary: None,
             }),

@@ -20,6 +20,7 @@ impl PostgresStore {
             pool: store.shared.pool.clone(),
             schema: schema.clone(),
             sql: super::schema::Sql::new(&schema),
+            claims: super::claims::ClaimQueue::default(),
             _temporary: Some(DropSchema {
                 url: url.to_owned(),
                 schema,
