@@ -4,7 +4,6 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
-use super::claims::Batch;
 use super::schema::DELIVERY_COLUMNS;
 use super::{PostgresStore, backend, corrupt, idempotency, is_unique_violation};
 use crate::clock::Timestamp;
@@ -55,6 +54,41 @@ impl PostgresStore {
         Ok(Inserted::Created)
     }
 
+    /// Serves concurrent `claim_due` calls: one statement per worker among
+    /// them, its claims shared out in order, the longest overdue first.
+    async fn claim_all(&self, requests: Vec<ClaimRequest>) -> Result<Vec<Vec<Claim>>, Error> {
+        let mut answers: Vec<Option<Vec<Claim>>> = requests.iter().map(|_| None).collect();
+        for (first, request) in requests.iter().enumerate() {
+            if answers[first].is_some() {
+                continue;
+            }
+            let group: Vec<usize> = (first..requests.len())
+                .filter(|&i| requests[i].worker == request.worker)
+                .collect();
+            // The earliest `now` and the shortest lease asked for: nobody gets
+            // a delivery not due when they asked, or a longer lease.
+            let now = group
+                .iter()
+                .map(|&i| requests[i].now)
+                .min()
+                .unwrap_or(request.now);
+            let until = group
+                .iter()
+                .map(|&i| requests[i].until)
+                .min()
+                .unwrap_or(request.until);
+            let limit = group.iter().map(|&i| requests[i].limit).sum();
+            let mut claims = self
+                .claim_batch(&request.worker, now, until, limit)
+                .await?
+                .into_iter();
+            for &i in &group {
+                answers[i] = Some(claims.by_ref().take(requests[i].limit).collect());
+            }
+        }
+        Ok(answers.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
     /// One claim statement: up to `limit` due deliveries leased to
     /// `worker`, the longest overdue first.
     async fn claim_batch(
@@ -80,6 +114,58 @@ impl PostgresStore {
         Ok(claims.into_iter().map(|(_, claim)| claim).collect())
     }
 
+    /// Serves concurrent `finish_attempt` calls with one statement, and
+    /// answers for each whether its lease still held. A delivery finished
+    /// twice in one batch (it cannot be, short of a bug) goes through a
+    /// statement of its own, so each call sees the state the last one left.
+    async fn finish_all(&self, finishes: Vec<Finish>) -> Result<Vec<bool>, Error> {
+        let mut answers = vec![false; finishes.len()];
+        let mut pending: Vec<usize> = (0..finishes.len()).collect();
+        while !pending.is_empty() {
+            let mut seen = std::collections::HashSet::new();
+            let (batch, later): (Vec<usize>, Vec<usize>) = pending
+                .into_iter()
+                .partition(|&i| seen.insert(finishes[i].lease.delivery_id.clone()));
+            let batch_finishes: Vec<&Finish> = batch.iter().map(|&i| &finishes[i]).collect();
+            let recorded = self.finish_batch(&batch_finishes).await?;
+            for i in batch {
+                answers[i] = recorded.contains(finishes[i].lease.delivery_id.as_str());
+            }
+            pending = later;
+        }
+        Ok(answers)
+    }
+
+    /// One statement recording `finishes` (distinct deliveries); returns the
+    /// ids whose lease held.
+    async fn finish_batch(
+        &self,
+        finishes: &[&Finish],
+    ) -> Result<std::collections::HashSet<String>, Error> {
+        let ids: Vec<String> = sqlx::query_scalar(&self.sql().finish_attempts)
+            .bind(column(finishes, |f| f.lease.delivery_id.as_str()))
+            .bind(column(finishes, |f| f.lease.worker.as_str()))
+            .bind(column(finishes, |f| f.lease.expires_at.unix_millis()))
+            .bind(column(finishes, |f| status_text(f.delivery.status)))
+            .bind(column(finishes, |f| i64::from(f.delivery.attempts)))
+            .bind(column(finishes, |f| {
+                i64::from(f.delivery.scheduled_attempts)
+            }))
+            .bind(column(finishes, |f| trigger_text(f.delivery.next_trigger)))
+            .bind(column(finishes, |f| millis(f.delivery.last_attempt_at)))
+            .bind(column(finishes, |f| millis(f.delivery.next_attempt_at)))
+            .bind(column(finishes, |f| {
+                f.delivery.last_response_status.map(i32::from)
+            }))
+            .bind(column(finishes, |f| f.delivery.failure_reason.as_deref()))
+            .bind(column(finishes, |f| due_at(&f.delivery)))
+            .bind(column(finishes, |f| f.record.as_str()))
+            .fetch_all(self.pool_ref())
+            .await
+            .map_err(backend("recording attempts"))?;
+        Ok(ids.into_iter().collect())
+    }
+
     async fn notify(&self) -> Result<(), Error> {
         sqlx::query(&self.sql().notify)
             .execute(self.pool_ref())
@@ -97,6 +183,26 @@ fn conflict_or_backend(e: sqlx::Error, event: &EventId) -> Error {
     } else {
         backend("queueing an event")(e)
     }
+}
+
+/// One value of each of `finishes`, as an array column.
+fn column<'a, T>(finishes: &[&'a Finish], value: impl Fn(&'a Finish) -> T) -> Vec<T> {
+    finishes.iter().map(|f| value(f)).collect()
+}
+
+/// A `claim_due` call waiting to be served.
+pub(super) struct ClaimRequest {
+    worker: String,
+    now: Timestamp,
+    until: Timestamp,
+    limit: usize,
+}
+
+/// A `finish_attempt` call waiting to be served: the attempt serialised.
+pub(super) struct Finish {
+    lease: Lease,
+    record: String,
+    delivery: Delivery,
 }
 
 /// Deliveries as one array per column, for a single `INSERT … UNNEST`
@@ -315,15 +421,15 @@ impl DeliveryStore for PostgresStore {
         lease_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<Claim>, Error> {
-        let run = |batch: Batch| async move {
-            let claims = self
-                .claim_batch(&batch.worker, batch.now, batch.until, batch.limit)
-                .await;
-            batch.answer(claims);
+        let request = ClaimRequest {
+            worker: worker.to_owned(),
+            now,
+            until: lease_until,
+            limit,
         };
         self.shared
             .claims
-            .claim(worker, now, lease_until, limit, run)
+            .call(request, |requests| self.claim_all(requests))
             .await
     }
 
@@ -333,25 +439,15 @@ impl DeliveryStore for PostgresStore {
         attempt: Attempt,
         delivery: Delivery,
     ) -> Result<bool, Error> {
-        let record = serde_json::to_string(&attempt).map_err(|e| corrupt("attempt", e))?;
-        let done = sqlx::query(&self.sql().finish_attempt)
-            .bind(lease.delivery_id.as_str())
-            .bind(&lease.worker)
-            .bind(lease.expires_at.unix_millis())
-            .bind(status_text(delivery.status))
-            .bind(i64::from(delivery.attempts))
-            .bind(i64::from(delivery.scheduled_attempts))
-            .bind(trigger_text(delivery.next_trigger))
-            .bind(millis(delivery.last_attempt_at))
-            .bind(millis(delivery.next_attempt_at))
-            .bind(delivery.last_response_status.map(i32::from))
-            .bind(delivery.failure_reason.as_deref())
-            .bind(due_at(&delivery))
-            .bind(record)
-            .execute(self.pool_ref())
+        let finish = Finish {
+            lease: lease.clone(),
+            record: serde_json::to_string(&attempt).map_err(|e| corrupt("attempt", e))?,
+            delivery,
+        };
+        self.shared
+            .finishes
+            .call(finish, |finishes| self.finish_all(finishes))
             .await
-            .map_err(backend("recording an attempt"))?;
-        Ok(done.rows_affected() == 1)
     }
 
     async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error> {

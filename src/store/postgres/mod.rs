@@ -25,7 +25,7 @@
 //! # Ok(()) }
 //! ```
 
-mod claims;
+mod coalesce;
 mod deliveries;
 mod endpoints;
 mod idempotency;
@@ -42,7 +42,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 
 use crate::error::Error;
-use crate::store::Wake;
+use crate::store::{Claim, Wake};
+use coalesce::Coalesce;
 use schema::Sql;
 
 pub use retention::Purged;
@@ -61,9 +62,24 @@ struct Shared {
     pool: PgPool,
     schema: String,
     sql: Sql,
-    claims: claims::ClaimQueue,
+    claims: Coalesce<deliveries::ClaimRequest, Vec<Claim>>,
+    finishes: Coalesce<deliveries::Finish, bool>,
     #[cfg(feature = "test-support")]
     _temporary: Option<temporary::DropSchema>,
+}
+
+impl Shared {
+    fn new(pool: PgPool, schema: &str) -> Self {
+        Self {
+            pool,
+            schema: schema.to_owned(),
+            sql: Sql::new(schema),
+            claims: Coalesce::default(),
+            finishes: Coalesce::default(),
+            #[cfg(feature = "test-support")]
+            _temporary: None,
+        }
+    }
 }
 
 impl fmt::Debug for PostgresStore {
@@ -102,14 +118,7 @@ impl PostgresStore {
     pub fn with_pool(pool: PgPool, schema: &str) -> Result<Self, Error> {
         check_schema_name(schema)?;
         Ok(Self {
-            shared: Arc::new(Shared {
-                sql: Sql::new(schema),
-                schema: schema.to_owned(),
-                pool,
-                claims: claims::ClaimQueue::default(),
-                #[cfg(feature = "test-support")]
-                _temporary: None,
-            }),
+            shared: Arc::new(Shared::new(pool, schema)),
         })
     }
 

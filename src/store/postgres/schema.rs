@@ -85,7 +85,7 @@ pub(super) struct Sql {
     pub(super) insert_event: String,
     pub(super) insert_deliveries: String,
     pub(super) claim_due: String,
-    pub(super) finish_attempt: String,
+    pub(super) finish_attempts: String,
     pub(super) release: String,
     pub(super) next_due: String,
     pub(super) event: String,
@@ -178,17 +178,30 @@ impl Sql {
                    e.body AS event_body, e.created_at AS event_created_at",
                 delivery = prefixed("d", DELIVERY_COLUMNS),
             ),
-            finish_attempt: format!(
-                "WITH updated AS ( \
-                   UPDATE {s}.deliveries SET status = $4, attempts = $5, \
-                     scheduled_attempts = $6, next_trigger = $7, last_attempt_at = $8, \
-                     next_attempt_at = $9, last_response_status = $10, failure_reason = $11, \
-                     due_at = $12, lease_worker = NULL, lease_expires_at = NULL, \
-                     status_before = NULL \
-                   WHERE id = $1 AND lease_worker = $2 AND lease_expires_at = $3 \
-                   RETURNING id) \
+            // Many attempts at once, one row of arrays each; only rows whose
+            // lease still holds are updated, and only theirs get an attempt.
+            finish_attempts: format!(
+                "WITH input AS ( \
+                   SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], \
+                     $5::int8[], $6::int8[], $7::text[], $8::int8[], $9::int8[], $10::int4[], \
+                     $11::text[], $12::int8[], $13::text[]) \
+                   AS t(id, worker, lease_expires_at, status, attempts, scheduled_attempts, \
+                     next_trigger, last_attempt_at, next_attempt_at, last_response_status, \
+                     failure_reason, due_at, record)), \
+                 updated AS ( \
+                   UPDATE {s}.deliveries AS d SET status = i.status, attempts = i.attempts, \
+                     scheduled_attempts = i.scheduled_attempts, next_trigger = i.next_trigger, \
+                     last_attempt_at = i.last_attempt_at, next_attempt_at = i.next_attempt_at, \
+                     last_response_status = i.last_response_status, \
+                     failure_reason = i.failure_reason, due_at = i.due_at, \
+                     lease_worker = NULL, lease_expires_at = NULL, status_before = NULL \
+                   FROM input AS i \
+                   WHERE d.id = i.id AND d.lease_worker = i.worker \
+                     AND d.lease_expires_at = i.lease_expires_at \
+                   RETURNING d.id) \
                  INSERT INTO {s}.attempts (delivery_id, record) \
-                 SELECT id, $13::jsonb FROM updated"
+                 SELECT i.id, i.record::jsonb FROM input AS i JOIN updated AS u ON u.id = i.id \
+                 RETURNING delivery_id"
             ),
             release: format!(
                 "UPDATE {s}.deliveries SET status = status_before, next_attempt_at = $4, \

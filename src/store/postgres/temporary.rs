@@ -17,14 +17,11 @@ impl PostgresStore {
         let store = Self::connect(url, &schema).await?;
         store.migrate().await?;
         let shared = Shared {
-            pool: store.shared.pool.clone(),
-            schema: schema.clone(),
-            sql: super::schema::Sql::new(&schema),
-            claims: super::claims::ClaimQueue::default(),
             _temporary: Some(DropSchema {
                 url: url.to_owned(),
-                schema,
+                schema: schema.clone(),
             }),
+            ..Shared::new(store.shared.pool.clone(), &schema)
         };
         Ok(Self {
             shared: std::sync::Arc::new(shared),
