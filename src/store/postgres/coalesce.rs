@@ -1,9 +1,9 @@
 //! Concurrent calls merged into one statement.
 //!
-//! A busy dispatcher's workers each claim their next delivery and record
-//! their attempt as they go, so under load dozens of one-row statements run
-//! at once: each pays a round trip and a commit, and claims lock and skip
-//! past the same rows at the head of the due index. Instead, one statement
+//! A busy dispatcher's workers each claim their next delivery, read its
+//! endpoint and record their attempt as they go, so under load dozens of
+//! one-row statements run at once: each pays a round trip (and a commit),
+//! and claims lock and skip past the same rows at the head of the due index. Instead, one statement
 //! of a kind runs at a time per store: calls that arrive while it runs
 //! wait, and the next statement serves all of them together. The busier the
 //! dispatcher, the bigger the batches; an idle one pays nothing extra.

@@ -3,7 +3,8 @@
 //! An endpoint is kept whole as a JSON document, with the columns that
 //! listings and the subscriber lookup filter on beside it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -149,6 +150,20 @@ impl EndpointStore for PostgresStore {
         record.as_deref().map(decode).transpose()
     }
 
+    /// Reads of concurrent attempts are merged into one statement, and an
+    /// endpoint read by several of them is decoded once and shared.
+    async fn shared_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> Result<Option<Arc<StoredEndpoint>>, Error> {
+        let request = (tenant.clone(), id.clone());
+        self.shared
+            .endpoint_reads
+            .call(request, |requests| self.read_endpoints(requests))
+            .await
+    }
+
     async fn update_endpoint(
         &self,
         tenant: &TenantId,
@@ -231,6 +246,34 @@ impl EndpointStore for PostgresStore {
         ids.iter()
             .map(|id| id.parse().map_err(|e| corrupt("endpoint id", e)))
             .collect()
+    }
+}
+
+impl PostgresStore {
+    /// The live endpoints asked for, in order, each decoded once.
+    async fn read_endpoints(
+        &self,
+        requests: Vec<(TenantId, EndpointId)>,
+    ) -> Result<Vec<Option<Arc<StoredEndpoint>>>, Error> {
+        let ids: Vec<&str> = requests.iter().map(|(_, id)| id.as_str()).collect();
+        let records: Vec<String> = sqlx::query_scalar(&self.sql().endpoints_by_id)
+            .bind(ids)
+            .fetch_all(self.pool_ref())
+            .await
+            .map_err(backend("reading endpoints"))?;
+        let found: HashMap<EndpointId, Arc<StoredEndpoint>> = records
+            .iter()
+            .map(|r| decode(r).map(|e| (e.endpoint.id.clone(), Arc::new(e))))
+            .collect::<Result<_, _>>()?;
+        Ok(requests
+            .iter()
+            .map(|(tenant, id)| {
+                found
+                    .get(id)
+                    .filter(|e| e.endpoint.tenant == *tenant)
+                    .cloned()
+            })
+            .collect())
     }
 }
 

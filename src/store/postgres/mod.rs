@@ -42,6 +42,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 
 use crate::error::Error;
+use crate::id::EndpointId;
+use crate::model::{StoredEndpoint, TenantId};
 use crate::store::{Claim, Wake};
 use coalesce::Coalesce;
 use schema::Sql;
@@ -64,6 +66,7 @@ struct Shared {
     sql: Sql,
     claims: Coalesce<deliveries::ClaimRequest, Vec<Claim>>,
     finishes: Coalesce<deliveries::Finish, bool>,
+    endpoint_reads: Coalesce<(TenantId, EndpointId), Option<Arc<StoredEndpoint>>>,
     #[cfg(feature = "test-support")]
     _temporary: Option<temporary::DropSchema>,
 }
@@ -76,6 +79,7 @@ impl Shared {
             sql: Sql::new(schema),
             claims: Coalesce::default(),
             finishes: Coalesce::default(),
+            endpoint_reads: Coalesce::default(),
             #[cfg(feature = "test-support")]
             _temporary: None,
         }

@@ -76,6 +76,7 @@ pub(super) struct Sql {
     pub(super) idempotency_record: String,
     pub(super) insert_endpoint: String,
     pub(super) endpoint: String,
+    pub(super) endpoints_by_id: String,
     pub(super) endpoint_for_update: String,
     pub(super) update_endpoint: String,
     pub(super) subscribers: String,
@@ -127,6 +128,9 @@ impl Sql {
             endpoint: format!(
                 "SELECT record::text FROM {s}.endpoints \
                  WHERE tenant = $1 AND id = $2 AND NOT deleted"
+            ),
+            endpoints_by_id: format!(
+                "SELECT record::text FROM {s}.endpoints WHERE id = ANY($1) AND NOT deleted"
             ),
             endpoint_for_update: format!(
                 "SELECT record::text FROM {s}.endpoints \
