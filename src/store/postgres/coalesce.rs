@@ -16,17 +16,21 @@ use crate::error::Error;
 
 type Reply<A> = Result<A, Error>;
 
+/// Statements of one kind running at once, at most.
+const RUNNING_AT_ONCE: usize = 2;
+
 pub(super) struct Coalesce<R, A> {
     waiting: Mutex<Vec<(R, oneshot::Sender<Reply<A>>)>>,
-    /// Held by whoever runs the statement.
-    turn: tokio::sync::Mutex<()>,
+    /// Held by whoever runs a statement: two may run at once, so that one
+    /// batch gathers while the other waits on the server (its commit, say).
+    turns: tokio::sync::Semaphore,
 }
 
 impl<R, A> Default for Coalesce<R, A> {
     fn default() -> Self {
         Self {
             waiting: Mutex::default(),
-            turn: tokio::sync::Mutex::default(),
+            turns: tokio::sync::Semaphore::new(RUNNING_AT_ONCE),
         }
     }
 }
@@ -44,17 +48,21 @@ impl<R, A> Coalesce<R, A> {
     {
         let (reply, mut answer) = oneshot::channel();
         self.waiting().push((request, reply));
-        let _turn = self.turn.lock().await;
+        let _turn = self.turns.acquire().await.map_err(|_| interrupted())?;
         match answer.try_recv() {
             // Served by the statement that ran while we waited.
             Ok(answered) => return answered,
-            // Still waiting: ours is among the requests served below.
+            // Still waiting: ours is among the requests served below, or in
+            // the batch of the other statement running now.
             Err(oneshot::error::TryRecvError::Empty) => {}
             // Taken by a caller that was cancelled before answering.
             Err(oneshot::error::TryRecvError::Closed) => return Err(interrupted()),
         }
         let (requests, replies): (Vec<R>, Vec<_>) =
             std::mem::take(&mut *self.waiting()).into_iter().unzip();
+        if requests.is_empty() {
+            return answer.await.unwrap_or_else(|_| Err(interrupted()));
+        }
         match run(requests).await {
             Ok(answers) => {
                 for (reply, answered) in replies.into_iter().zip(answers) {
