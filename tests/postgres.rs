@@ -349,6 +349,94 @@ mod backend {
     }
 }
 
+/// `NOTIFY` wakes a dispatcher when another store instance (another process,
+/// as far as the dispatcher can tell) queues work.
+mod wake_ups {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use axum::Router;
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use hookshot::Webhooks;
+    use hookshot::dispatcher::Dispatcher;
+    use hookshot::model::{EventType, NewEndpoint, TenantId};
+    use hookshot::store::Store;
+    use hookshot::store::postgres::PostgresStore;
+    use hookshot::transport::{HttpTransport, SsrfGuard};
+
+    use super::{database_url, fresh};
+
+    async fn webhooks(store: PostgresStore) -> Arc<Webhooks> {
+        Arc::new(
+            Webhooks::builder(Arc::new(store) as Arc<dyn Store>)
+                .allow_http(true)
+                .event_type(EventType::new("order.placed").unwrap())
+                .build()
+                .await
+                .unwrap(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_queued_elsewhere_is_delivered_without_waiting_for_a_poll() {
+        async fn count(State(seen): State<Arc<AtomicUsize>>) -> StatusCode {
+            seen.fetch_add(1, Ordering::SeqCst);
+            StatusCode::NO_CONTENT
+        }
+        let seen = Arc::new(AtomicUsize::new(0));
+        let app = Router::new().fallback(count).with_state(Arc::clone(&seen));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let delivering = fresh().await;
+        let dispatcher_side = webhooks(delivering.clone()).await;
+        let sending_store = PostgresStore::connect(&database_url(), delivering.schema())
+            .await
+            .unwrap();
+        let sending_side = webhooks(sending_store).await;
+        let tenant = TenantId::new("shop").unwrap();
+        sending_side
+            .create_endpoint(&tenant, NewEndpoint::new(url), None)
+            .await
+            .unwrap();
+
+        // Polling alone would take a minute.
+        let transport = HttpTransport::builder()
+            .guard(SsrfGuard::disabled())
+            .build()
+            .unwrap();
+        let running = Dispatcher::builder(dispatcher_side)
+            .transport(Arc::new(transport))
+            .configure(|c| c.poll_interval = Duration::from_secs(60))
+            .build()
+            .unwrap()
+            .spawn();
+        // Let it go idle, listening, before the send.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        let started = Instant::now();
+        sending_side
+            .send(&tenant, "order.placed", r#"{"id":1}"#, None)
+            .await
+            .unwrap();
+        while seen.load(Ordering::SeqCst) == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "not delivered: the dispatcher was not woken"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        println!(
+            "delivered {:?} after a send from another store",
+            started.elapsed()
+        );
+        running.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
 /// Dispatchers in separate processes (the `pg_dispatcher` example) sharing
 /// one schema, delivering to a receiver in this process.
 mod processes {

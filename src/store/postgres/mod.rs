@@ -156,8 +156,9 @@ impl PostgresStore {
 
     /// Listens for the `NOTIFY` sent whenever work is queued and calls
     /// `wake` for each, until `wake` says nobody waits any more. A lost
-    /// connection is re-made; `wake` is called then too, since notices may
-    /// have been missed meanwhile.
+    /// connection is re-made every second; `wake` is called meanwhile and
+    /// on reconnecting, since notices may have been missed, so a dispatcher
+    /// polls every second while its listener is down.
     fn listen(&self, wake: Wake) {
         let pool = self.shared.pool.clone();
         let channel = self.shared.sql.channel.clone();
@@ -165,8 +166,10 @@ impl PostgresStore {
             loop {
                 match PgListener::connect_with(&pool).await {
                     Ok(mut listener) => {
+                        // Work queued before the listening began was never
+                        // announced: look once, then follow the notices.
                         if listener.listen(&channel).await.is_ok()
-                            && !relay(&mut listener, &wake).await
+                            && (!wake() || !relay(&mut listener, &wake).await)
                         {
                             return;
                         }
