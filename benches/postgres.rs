@@ -16,9 +16,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use hookshot::Webhooks;
 use hookshot::clock::{Clock as _, SystemClock};
@@ -27,55 +24,21 @@ use hookshot::model::{EventType, NewEndpoint, TenantId};
 use hookshot::store::postgres::PostgresStore;
 use hookshot::store::{DeliveryStore, Store};
 use hookshot::transport::{HttpTransport, SsrfGuard};
-use tokio::runtime::Runtime;
+
+mod support;
+use support::{BODY, ok, receiver, runtime, wait_for};
 
 const ENDPOINTS: usize = 100;
 const SENDS: usize = 50;
 const BATCH: usize = ENDPOINTS * SENDS;
 const CONCURRENCY: usize = 64;
-const BODY: &str =
-    r#"{"invoice":"in_1","amount":4200,"currency":"eur","lines":[{"sku":"a","qty":1}]}"#;
 /// Set in the child process: the schema to deliver from.
 const WORKER_ENV: &str = "HOOKSHOT_BENCH_WORKER_SCHEMA";
-
-fn ok<T, E: std::fmt::Debug>(result: Result<T, E>) -> T {
-    match result {
-        Ok(value) => value,
-        Err(e) => unreachable!("benchmark fixture failed: {e:?}"),
-    }
-}
 
 fn database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| {
         unreachable!("set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test")
     })
-}
-
-fn runtime() -> Runtime {
-    ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build())
-}
-
-/// A receiver that answers 204 and counts requests.
-async fn receiver() -> (String, Arc<AtomicUsize>) {
-    async fn count(State(seen): State<Arc<AtomicUsize>>) -> StatusCode {
-        seen.fetch_add(1, Ordering::Relaxed);
-        StatusCode::NO_CONTENT
-    }
-    let seen = Arc::new(AtomicUsize::new(0));
-    let app = Router::new().fallback(count).with_state(Arc::clone(&seen));
-    let listener = ok(tokio::net::TcpListener::bind("127.0.0.1:0").await);
-    let url = format!("http://{}", ok(listener.local_addr()));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
-}
-
-async fn wait_for(seen: &AtomicUsize, target: usize) {
-    while seen.load(Ordering::Relaxed) < target {
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
 }
 
 /// Webhooks and the tenant whose endpoints the events go to.

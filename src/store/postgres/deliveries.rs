@@ -103,7 +103,7 @@ impl PostgresStore {
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(worker)
             .bind(until.unix_millis())
-            .fetch_all(self.pool_ref())
+            .fetch_all(self.pool())
             .await
             .map_err(backend("claiming due deliveries"))?;
         let mut claims = rows
@@ -160,7 +160,7 @@ impl PostgresStore {
             .bind(column(finishes, |f| f.delivery.failure_reason.as_deref()))
             .bind(column(finishes, |f| due_at(&f.delivery)))
             .bind(column(finishes, |f| f.record.as_str()))
-            .fetch_all(self.pool_ref())
+            .fetch_all(self.pool())
             .await
             .map_err(backend("recording attempts"))?;
         Ok(ids.into_iter().collect())
@@ -168,7 +168,7 @@ impl PostgresStore {
 
     async fn notify(&self) -> Result<(), Error> {
         sqlx::query(&self.sql().notify)
-            .execute(self.pool_ref())
+            .execute(self.pool())
             .await
             .map(drop)
             .map_err(backend("waking dispatchers"))
@@ -404,7 +404,7 @@ impl DeliveryStore for PostgresStore {
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<Inserted, Error> {
         let failed = backend("queueing an event");
-        let mut tx = self.pool_ref().begin().await.map_err(failed)?;
+        let mut tx = self.pool().begin().await.map_err(failed)?;
         let inserted = self
             .enqueue_on(&mut tx, event, deliveries, idempotency)
             .await?;
@@ -459,7 +459,7 @@ impl DeliveryStore for PostgresStore {
             .bind(&lease.worker)
             .bind(lease.expires_at.unix_millis())
             .bind(now.unix_millis())
-            .execute(self.pool_ref())
+            .execute(self.pool())
             .await
             .map(drop)
             .map_err(backend("releasing a delivery"))
@@ -467,7 +467,7 @@ impl DeliveryStore for PostgresStore {
 
     async fn next_due(&self) -> Result<Option<Timestamp>, Error> {
         let next: Option<i64> = sqlx::query_scalar(&self.sql().next_due)
-            .fetch_one(self.pool_ref())
+            .fetch_one(self.pool())
             .await
             .map_err(backend("finding the next due delivery"))?;
         Ok(next.map(Timestamp::from_unix_millis))
@@ -477,7 +477,7 @@ impl DeliveryStore for PostgresStore {
         let row = sqlx::query(&self.sql().event)
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .fetch_optional(self.pool_ref())
+            .fetch_optional(self.pool())
             .await
             .map_err(backend("reading an event"))?;
         row.map(|row| {
@@ -501,7 +501,7 @@ impl DeliveryStore for PostgresStore {
         sqlx::query(&self.sql().delivery)
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .fetch_optional(self.pool_ref())
+            .fetch_optional(self.pool())
             .await
             .map_err(backend("reading a delivery"))?
             .as_ref()
@@ -513,7 +513,7 @@ impl DeliveryStore for PostgresStore {
         let records: Vec<String> = sqlx::query_scalar(&self.sql().attempts)
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .fetch_all(self.pool_ref())
+            .fetch_all(self.pool())
             .await
             .map_err(backend("reading attempts"))?;
         records
@@ -557,7 +557,7 @@ impl DeliveryStore for PostgresStore {
         push_page(&mut query, page);
         query
             .build()
-            .fetch_all(self.pool_ref())
+            .fetch_all(self.pool())
             .await
             .map_err(backend("listing deliveries"))?
             .iter()
@@ -575,7 +575,7 @@ impl DeliveryStore for PostgresStore {
             .bind(tenant.as_str())
             .bind(id.as_str())
             .bind(now.unix_millis())
-            .fetch_optional(self.pool_ref())
+            .fetch_optional(self.pool())
             .await
             .map_err(backend("queueing a delivery by hand"))?;
         let Some(row) = row else {
@@ -598,7 +598,7 @@ impl DeliveryStore for PostgresStore {
             .bind(endpoint.map(EndpointId::as_str))
             .bind(now.unix_millis())
             .bind(since.unix_millis())
-            .execute(self.pool_ref())
+            .execute(self.pool())
             .await
             .map_err(backend("queueing failed deliveries by hand"))?;
         if done.rows_affected() > 0 {
@@ -617,7 +617,7 @@ impl DeliveryStore for PostgresStore {
             .bind(tenant.as_str())
             .bind(endpoint.as_str())
             .bind(reason)
-            .execute(self.pool_ref())
+            .execute(self.pool())
             .await
             .map_err(backend("ending queued deliveries"))?;
         Ok(done.rows_affected())
@@ -634,7 +634,7 @@ impl PostgresStore {
         let exists = sqlx::query_scalar::<_, bool>(&self.sql().delivery_exists)
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .fetch_one(self.pool_ref())
+            .fetch_one(self.pool())
             .await;
         match exists {
             Ok(true) => Error::Conflict(format!("delivery {id} is being attempted right now")),

@@ -110,7 +110,7 @@ impl EndpointStore for PostgresStore {
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<Inserted, Error> {
         let failed = backend("creating an endpoint");
-        let mut tx = self.pool_ref().begin().await.map_err(failed)?;
+        let mut tx = self.pool().begin().await.map_err(failed)?;
         if let Some(record) = &idempotency
             && let Some(existing) = idempotency::claim(&mut tx, self.sql(), record).await?
         {
@@ -144,7 +144,7 @@ impl EndpointStore for PostgresStore {
         let record: Option<String> = sqlx::query_scalar(&self.sql().endpoint)
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .fetch_optional(self.pool_ref())
+            .fetch_optional(self.pool())
             .await
             .map_err(backend("reading an endpoint"))?;
         record.as_deref().map(decode).transpose()
@@ -171,7 +171,7 @@ impl EndpointStore for PostgresStore {
         change: EndpointChange<'_>,
     ) -> Result<StoredEndpoint, Error> {
         let failed = backend("updating an endpoint");
-        let mut tx = self.pool_ref().begin().await.map_err(failed)?;
+        let mut tx = self.pool().begin().await.map_err(failed)?;
         let record: Option<String> = sqlx::query_scalar(&self.sql().endpoint_for_update)
             .bind(tenant.as_str())
             .bind(id.as_str())
@@ -226,7 +226,7 @@ impl EndpointStore for PostgresStore {
         push_page(&mut query, page);
         let records: Vec<String> = query
             .build_query_scalar()
-            .fetch_all(self.pool_ref())
+            .fetch_all(self.pool())
             .await
             .map_err(backend("listing endpoints"))?;
         records.iter().map(|r| decode(r)).collect()
@@ -240,7 +240,7 @@ impl EndpointStore for PostgresStore {
         let ids: Vec<String> = sqlx::query_scalar(&self.sql().subscribers)
             .bind(tenant.as_str())
             .bind(covering_patterns(event_type))
-            .fetch_all(self.pool_ref())
+            .fetch_all(self.pool())
             .await
             .map_err(backend("looking up subscribers"))?;
         ids.iter()
@@ -258,7 +258,7 @@ impl PostgresStore {
         let ids: Vec<&str> = requests.iter().map(|(_, id)| id.as_str()).collect();
         let records: Vec<String> = sqlx::query_scalar(&self.sql().endpoints_by_id)
             .bind(ids)
-            .fetch_all(self.pool_ref())
+            .fetch_all(self.pool())
             .await
             .map_err(backend("reading endpoints"))?;
         let found: HashMap<EndpointId, Arc<StoredEndpoint>> = records
@@ -292,7 +292,7 @@ impl CatalogStore for PostgresStore {
         sqlx::query(&self.sql().upsert_event_types)
             .bind(names)
             .bind(records)
-            .execute(self.pool_ref())
+            .execute(self.pool())
             .await
             .map(drop)
             .map_err(backend("declaring event types"))
@@ -300,7 +300,7 @@ impl CatalogStore for PostgresStore {
 
     async fn event_types(&self) -> Result<Vec<EventType>, Error> {
         let records: Vec<String> = sqlx::query_scalar(&self.sql().event_types)
-            .fetch_all(self.pool_ref())
+            .fetch_all(self.pool())
             .await
             .map_err(backend("reading the event-type catalog"))?;
         records
@@ -312,7 +312,7 @@ impl CatalogStore for PostgresStore {
     async fn event_type(&self, name: &str) -> Result<Option<EventType>, Error> {
         let record: Option<String> = sqlx::query_scalar(&self.sql().event_type)
             .bind(name)
-            .fetch_optional(self.pool_ref())
+            .fetch_optional(self.pool())
             .await
             .map_err(backend("reading an event type"))?;
         record

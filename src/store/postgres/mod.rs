@@ -150,10 +150,6 @@ impl PostgresStore {
         &self.shared.sql
     }
 
-    fn pool_ref(&self) -> &PgPool {
-        &self.shared.pool
-    }
-
     /// Listens for the `NOTIFY` sent whenever work is queued and calls
     /// `wake` for each, until `wake` says nobody waits any more. A lost
     /// connection is re-made every second; `wake` is called meanwhile and

@@ -40,7 +40,7 @@ impl PostgresStore {
             events: self.delete_in_batches(&sql.purge_events, before).await?,
             idempotency_records: sqlx::query(&sql.purge_idempotency)
                 .bind(before.unix_millis())
-                .execute(self.pool_ref())
+                .execute(self.pool())
                 .await
                 .map_err(backend("purging idempotency records"))?
                 .rows_affected(),
@@ -53,7 +53,7 @@ impl PostgresStore {
             let deleted = sqlx::query(statement)
                 .bind(before.unix_millis())
                 .bind(BATCH)
-                .execute(self.pool_ref())
+                .execute(self.pool())
                 .await
                 .map_err(backend("purging finished deliveries"))?
                 .rows_affected();
