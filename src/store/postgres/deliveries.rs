@@ -41,8 +41,24 @@ impl PostgresStore {
             .await
             .map_err(|e| conflict_or_backend(e, &event.id))?;
         if !deliveries.is_empty() {
-            Columns::of(&deliveries)
-                .bind(sqlx::query(&sql.insert_deliveries))
+            // One row of arrays, however many endpoints the event fans out to.
+            let d = &deliveries;
+            sqlx::query(&sql.insert_deliveries)
+                .bind(column(d, |d| d.id.as_str()))
+                .bind(column(d, |d| d.tenant.as_str()))
+                .bind(column(d, |d| d.event_id.as_str()))
+                .bind(column(d, |d| d.endpoint_id.as_str()))
+                .bind(column(d, |d| &*d.event_type))
+                .bind(column(d, |d| status_text(d.status)))
+                .bind(column(d, |d| i64::from(d.attempts)))
+                .bind(column(d, |d| i64::from(d.scheduled_attempts)))
+                .bind(column(d, |d| trigger_text(d.next_trigger)))
+                .bind(column(d, |d| d.created_at.unix_millis()))
+                .bind(column(d, |d| millis(d.last_attempt_at)))
+                .bind(column(d, |d| millis(d.next_attempt_at)))
+                .bind(column(d, |d| d.last_response_status.map(i32::from)))
+                .bind(column(d, |d| d.failure_reason.as_deref()))
+                .bind(column(d, due_at))
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| conflict_or_backend(e, &event.id))?;
@@ -185,9 +201,10 @@ fn conflict_or_backend(e: sqlx::Error, event: &EventId) -> Error {
     }
 }
 
-/// One value of each of `finishes`, as an array column.
-fn column<'a, T>(finishes: &[&'a Finish], value: impl Fn(&'a Finish) -> T) -> Vec<T> {
-    finishes.iter().map(|f| value(f)).collect()
+/// One value of each row, as an array bound to a parameter: statements
+/// take many rows at once through `UNNEST` over such arrays.
+fn column<'a, R, T>(rows: &'a [R], value: impl Fn(&'a R) -> T) -> Vec<T> {
+    rows.iter().map(value).collect()
 }
 
 /// A `claim_due` call waiting to be served.
@@ -203,80 +220,6 @@ pub(super) struct Finish {
     lease: Lease,
     record: String,
     delivery: Delivery,
-}
-
-/// Deliveries as one array per column, for a single `INSERT … UNNEST`
-/// however many endpoints an event fans out to.
-#[derive(Default)]
-struct Columns<'a> {
-    id: Vec<&'a str>,
-    tenant: Vec<&'a str>,
-    event_id: Vec<&'a str>,
-    endpoint_id: Vec<&'a str>,
-    event_type: Vec<&'a str>,
-    status: Vec<&'static str>,
-    attempts: Vec<i64>,
-    scheduled_attempts: Vec<i64>,
-    next_trigger: Vec<&'static str>,
-    created_at: Vec<i64>,
-    last_attempt_at: Vec<Option<i64>>,
-    next_attempt_at: Vec<Option<i64>>,
-    last_response_status: Vec<Option<i32>>,
-    failure_reason: Vec<Option<&'a str>>,
-    due_at: Vec<Option<i64>>,
-}
-
-impl<'a> Columns<'a> {
-    fn of(deliveries: &'a [Delivery]) -> Self {
-        let mut columns = Self::default();
-        for d in deliveries {
-            columns.id.push(d.id.as_str());
-            columns.tenant.push(d.tenant.as_str());
-            columns.event_id.push(d.event_id.as_str());
-            columns.endpoint_id.push(d.endpoint_id.as_str());
-            columns.event_type.push(&d.event_type);
-            columns.status.push(status_text(d.status));
-            columns.attempts.push(i64::from(d.attempts));
-            columns
-                .scheduled_attempts
-                .push(i64::from(d.scheduled_attempts));
-            columns.next_trigger.push(trigger_text(d.next_trigger));
-            columns.created_at.push(d.created_at.unix_millis());
-            columns.last_attempt_at.push(millis(d.last_attempt_at));
-            columns.next_attempt_at.push(millis(d.next_attempt_at));
-            columns
-                .last_response_status
-                .push(d.last_response_status.map(i32::from));
-            columns.failure_reason.push(d.failure_reason.as_deref());
-            columns.due_at.push(due_at(d));
-        }
-        columns
-    }
-
-    fn bind<'q>(
-        self,
-        query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>
-    where
-        'a: 'q,
-    {
-        query
-            .bind(self.id)
-            .bind(self.tenant)
-            .bind(self.event_id)
-            .bind(self.endpoint_id)
-            .bind(self.event_type)
-            .bind(self.status)
-            .bind(self.attempts)
-            .bind(self.scheduled_attempts)
-            .bind(self.next_trigger)
-            .bind(self.created_at)
-            .bind(self.last_attempt_at)
-            .bind(self.next_attempt_at)
-            .bind(self.last_response_status)
-            .bind(self.failure_reason)
-            .bind(self.due_at)
-    }
 }
 
 /// When a delivery in state `d` can next be claimed, if ever.
