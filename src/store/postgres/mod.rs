@@ -62,7 +62,6 @@ pub struct PostgresStore {
 
 struct Shared {
     pool: PgPool,
-    schema: String,
     sql: Sql,
     claims: Coalesce<deliveries::ClaimRequest, Vec<Claim>>,
     finishes: Coalesce<deliveries::Finish, bool>,
@@ -75,7 +74,6 @@ impl Shared {
     fn new(pool: PgPool, schema: &str) -> Self {
         Self {
             pool,
-            schema: schema.to_owned(),
             sql: Sql::new(schema),
             claims: Coalesce::default(),
             finishes: Coalesce::default(),
@@ -89,7 +87,7 @@ impl Shared {
 impl fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresStore")
-            .field("schema", &self.shared.schema)
+            .field("schema", &self.shared.sql.schema)
             .finish_non_exhaustive()
     }
 }
@@ -133,17 +131,17 @@ impl PostgresStore {
 
     /// The schema hookshot's tables live in.
     pub fn schema(&self) -> &str {
-        &self.shared.schema
+        &self.shared.sql.schema
     }
 
     /// Creates the schema and its tables, or brings them up to date. Several
     /// processes may run it at once: an advisory lock makes them take turns.
     ///
     /// # Errors
-    /// [`Error::Backend`] if a statement fails; nothing of a failed version
+    /// [`Error::Backend`] if a statement fails; nothing of a failed run
     /// is kept.
     pub async fn migrate(&self) -> Result<(), Error> {
-        schema::migrate(&self.shared.pool, &self.shared.schema).await
+        schema::migrate(&self.shared.pool, &self.shared.sql.schema).await
     }
 
     fn sql(&self) -> &Sql {

@@ -8,22 +8,23 @@ use super::backend;
 use crate::error::Error;
 
 const PLACEHOLDER: &str = "__SCHEMA__";
+const MIGRATING: &str = "migrating the hookshot schema";
 
 /// Versions in order; a version is never edited once released, only
 /// followed by a new one.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
 
-/// Applies every migration the schema lacks, each in its own transaction,
-/// under an advisory lock so that processes starting together take turns.
+/// Applies every migration the schema lacks, in one transaction (all or
+/// nothing), under an advisory lock so that processes starting together
+/// take turns.
 pub(super) async fn migrate(pool: &PgPool, schema: &str) -> Result<(), Error> {
-    let failed = backend("migrating the hookshot schema");
-    let mut tx = pool.begin().await.map_err(failed)?;
+    let mut tx = pool.begin().await.map_err(backend(MIGRATING))?;
     // One lock per schema name, held until this transaction ends.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
         .bind(format!("hookshot.migrate.{schema}"))
         .execute(&mut *tx)
         .await
-        .map_err(backend("migrating the hookshot schema"))?;
+        .map_err(backend(MIGRATING))?;
     let setup = format!(
         "CREATE SCHEMA IF NOT EXISTS {schema};
          CREATE TABLE IF NOT EXISTS {schema}.migrations (
@@ -35,30 +36,28 @@ pub(super) async fn migrate(pool: &PgPool, schema: &str) -> Result<(), Error> {
     // statements.
     tx.execute(setup.as_str())
         .await
-        .map_err(backend("migrating the hookshot schema"))?;
+        .map_err(backend(MIGRATING))?;
     let applied: Option<i64> =
         sqlx::query_scalar(&format!("SELECT max(version) FROM {schema}.migrations"))
             .fetch_one(&mut *tx)
             .await
-            .map_err(backend("migrating the hookshot schema"))?;
+            .map_err(backend(MIGRATING))?;
     for (version, script) in MIGRATIONS {
         if applied.is_some_and(|done| done >= *version) {
             continue;
         }
         tx.execute(script.replace(PLACEHOLDER, schema).as_str())
             .await
-            .map_err(backend("migrating the hookshot schema"))?;
+            .map_err(backend(MIGRATING))?;
         sqlx::query(&format!(
             "INSERT INTO {schema}.migrations (version) VALUES ($1)"
         ))
         .bind(version)
         .execute(&mut *tx)
         .await
-        .map_err(backend("migrating the hookshot schema"))?;
+        .map_err(backend(MIGRATING))?;
     }
-    tx.commit()
-        .await
-        .map_err(backend("migrating the hookshot schema"))
+    tx.commit().await.map_err(backend(MIGRATING))
 }
 
 /// The columns of a delivery row, in the order `delivery_from_row` reads.
