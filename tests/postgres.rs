@@ -35,11 +35,8 @@ mod backend {
 
     use hookshot::Webhooks;
     use hookshot::clock::{Clock, ManualClock, Timestamp};
-    use hookshot::model::{
-        Attempt, AttemptOutcome, DeliveryFilter, DeliveryStatus, EventType, NewEndpoint,
-        PageRequest, TenantId, Trigger,
-    };
-    use hookshot::store::postgres::{PostgresStore, Purged};
+    use hookshot::model::{DeliveryFilter, EventType, NewEndpoint, PageRequest, TenantId};
+    use hookshot::store::postgres::PostgresStore;
     use hookshot::store::{DeliveryStore, Store};
 
     use super::{database_url, fresh};
@@ -191,110 +188,6 @@ mod backend {
             .await
             .unwrap_err();
         assert!(matches!(not_json, hookshot::Error::InvalidInput { .. }));
-    }
-
-    #[tokio::test]
-    async fn retention_removes_only_old_finished_history() {
-        let store = fresh().await;
-        let clock = Arc::new(ManualClock::new(START));
-        let webhooks = webhooks_over(&store, clock.clone()).await;
-        let tenant = TenantId::new("shop").unwrap();
-        for path in ["a", "b"] {
-            let url = format!("http://127.0.0.1:9/{path}");
-            webhooks
-                .create_endpoint(&tenant, NewEndpoint::new(url), None)
-                .await
-                .unwrap();
-        }
-        let sent = webhooks
-            .send(&tenant, "order.placed", r#"{"id":1}"#, Some("k1"))
-            .await
-            .unwrap();
-        let claims = store
-            .claim_due(
-                "w",
-                START,
-                START.saturating_add(Duration::from_secs(60)),
-                10,
-            )
-            .await
-            .unwrap();
-        assert_eq!(claims.len(), 2);
-        // One delivered, one still queued.
-        let (done, queued) = (&claims[0], &claims[1]);
-        let mut delivered = done.delivery.clone();
-        delivered.status = DeliveryStatus::Delivered;
-        delivered.attempts = 1;
-        delivered.last_attempt_at = Some(START);
-        delivered.next_attempt_at = None;
-        let attempt = Attempt {
-            delivery_id: delivered.id.clone(),
-            number: 1,
-            trigger: Trigger::Scheduled,
-            started_at: START,
-            duration: Duration::from_millis(12),
-            outcome: AttemptOutcome::Response {
-                status: 204,
-                body: String::new(),
-                body_truncated: false,
-            },
-        };
-        assert!(
-            store
-                .finish_attempt(&done.lease, attempt, delivered)
-                .await
-                .unwrap()
-        );
-        store.release(&queued.lease, START).await.unwrap();
-
-        let week_later = START.saturating_add(Duration::from_secs(7 * 86_400));
-        assert_eq!(
-            store.purge_finished(START).await.unwrap(),
-            Purged::default(),
-            "nothing is older than the cut-off"
-        );
-        let first = store.purge_finished(week_later).await.unwrap();
-        assert_eq!(
-            (first.deliveries, first.events),
-            (1, 0),
-            "the event is still queued to b"
-        );
-        assert_eq!(first.idempotency_records, 1);
-        assert!(
-            store
-                .delivery(&tenant, &done.delivery.id)
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            store
-                .attempts(&tenant, &done.delivery.id)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            store
-                .delivery(&tenant, &queued.delivery.id)
-                .await
-                .unwrap()
-                .is_some()
-        );
-
-        store
-            .fail_queued(&tenant, &queued.delivery.endpoint_id, "gone")
-            .await
-            .unwrap();
-        let second = store.purge_finished(week_later).await.unwrap();
-        assert_eq!((second.deliveries, second.events), (1, 1));
-        assert!(
-            store
-                .event(&tenant, &sent.event_id)
-                .await
-                .unwrap()
-                .is_none()
-        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

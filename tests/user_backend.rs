@@ -12,7 +12,7 @@ use hookshot::model::{
 };
 use hookshot::store::{
     CatalogStore, Claim, DeliveryStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted,
-    Lease, Store,
+    Lease, Purged, Store,
 };
 use hookshot::{DeliveryId, EndpointId, Error, EventId};
 use tokio::sync::Mutex;
@@ -441,6 +441,34 @@ impl DeliveryStore for NaiveStore {
             }
         }
         Ok(count)
+    }
+
+    async fn purge_finished(&self, before: Timestamp) -> Result<Purged, Error> {
+        let mut records = self.idempotency.lock().await;
+        let mut tables = self.deliveries.lock().await;
+        let finished_before = |row: &Row| {
+            let d = &row.delivery;
+            row.lease.is_none()
+                && d.status.is_final()
+                && d.last_attempt_at.unwrap_or(d.created_at) < before
+        };
+        let (old, kept): (Vec<Row>, Vec<Row>) = tables.rows.drain(..).partition(finished_before);
+        tables.rows = kept;
+        tables
+            .attempts
+            .retain(|a| !old.iter().any(|row| row.delivery.id == a.delivery_id));
+        let DeliveryTables { events, rows, .. } = &mut *tables;
+        let event_count = events.len();
+        events.retain(|e| {
+            e.created_at >= before || rows.iter().any(|row| row.delivery.event_id == e.id)
+        });
+        let record_count = records.len();
+        records.retain(|r| r.is_live_at(before));
+        Ok(Purged {
+            deliveries: old.len() as u64,
+            events: (event_count - events.len()) as u64,
+            idempotency_records: (record_count - records.len()) as u64,
+        })
     }
 }
 

@@ -55,7 +55,7 @@ use crate::model::{
     StoredEndpoint, TenantId, Trigger, UpdateEndpoint,
 };
 use crate::secret::SigningSecret;
-use crate::store::{Claim, IdempotencyRecord, Inserted, Lease, Store};
+use crate::store::{Claim, IdempotencyRecord, Inserted, Lease, Purged, Store};
 use crate::webhooks::{
     DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE, Sent, Webhooks,
     WebhooksBuilder,
@@ -157,6 +157,7 @@ macro_rules! __conformance_cases {
             retry_delivery_waits_for_the_lease
             retry_failed_requeues_failed_since
             fail_queued_ends_only_queued_deliveries
+            purge_finished_removes_only_old_finished_history
         ] }
     };
     (@tests ($make_store:expr) [$($case:ident)*]) => {
@@ -3715,4 +3716,60 @@ pub async fn fail_queued_ends_only_queued_deliveries(store: Arc<dyn Store>) {
         sorted(f.ids(&["A4", "B3"])),
         "still due"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Retention
+// ---------------------------------------------------------------------------
+
+/// Purging removes finished deliveries older than the cut-off with their
+/// attempts, an event once none of its deliveries is left, and expired
+/// idempotency records. Queued and leased deliveries stay, however old.
+pub async fn purge_finished_removes_only_old_finished_history(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let (s, t) = (h.store(), &h.tenant);
+    for n in 1..=3 {
+        h.create(request(n)).await;
+    }
+    let sent = h.send_keyed("invoice.paid", PAYLOAD, "k1").await;
+    let claims = claim_at(s, "w", START, 10).await;
+    let [done, queued, leased] = claims.as_slice() else {
+        panic!("expected three claims, got {claims:?}");
+    };
+    finish(s, done, End::Delivered, START).await;
+    s.release(&queued.lease, START).await.expect("release");
+    let week_later = after(7 * 24 * HOUR);
+    assert_eq!(purge(s, START).await, Purged::default(), "at the start");
+
+    let first = purge(s, week_later).await;
+    let expected = Purged {
+        deliveries: 1,
+        events: 0,
+        idempotency_records: 1,
+    };
+    assert_eq!(first, expected, "the delivered one and the send's key");
+    assert_eq!(stored_delivery(s, t, &done.delivery.id).await, None);
+    assert!(attempts_of(s, t, &done.delivery.id).await.is_empty());
+    for kept in [queued, leased] {
+        let id = &kept.delivery.id;
+        assert!(stored_delivery(s, t, id).await.is_some(), "{id} kept");
+    }
+
+    s.fail_queued(t, &queued.delivery.endpoint_id, "gone")
+        .await
+        .unwrap_or_else(|e| panic!("fail_queued failed: {e}"));
+    let second = purge(s, week_later).await;
+    assert_eq!((second.deliveries, second.events), (1, 0), "still leased");
+    finish(s, leased, End::Failed, START).await;
+    let third = purge(s, week_later).await;
+    assert_eq!((third.deliveries, third.events), (1, 1), "the last one");
+    let event = h.webhooks.event(t, &sent.event_id).await;
+    assert!(matches!(event, Err(Error::NotFound { .. })), "{event:?}");
+}
+
+async fn purge(store: &Arc<dyn Store>, before: Timestamp) -> Purged {
+    store
+        .purge_finished(before)
+        .await
+        .unwrap_or_else(|e| panic!("purge_finished({before}) failed: {e}"))
 }

@@ -309,6 +309,25 @@ pub trait DeliveryStore: Send + Sync + fmt::Debug {
         reason: &str,
     ) -> Result<u64, Error>;
 
+    /// Deletes finished history older than `before`: deliveries that are
+    /// final (delivered or failed) and were last attempted (or, if never
+    /// attempted, created) before `before`, with their attempts; then events
+    /// created before `before` with no delivery left; then idempotency
+    /// records expired by `before`. Queued and leased deliveries are never
+    /// touched, however old.
+    ///
+    /// The default deletes nothing and says so with an error, so a backend
+    /// that keeps history forever fails the conformance case for it rather
+    /// than appearing to purge.
+    async fn purge_finished(&self, before: Timestamp) -> Result<Purged, Error> {
+        let _ = before;
+        Err(Error::backend(
+            "purging finished history",
+            false,
+            "this store does not implement purge_finished",
+        ))
+    }
+
     /// Calls `wake` whenever work may have been queued by another process,
     /// for as long as it returns `true`. A shared backend implements it
     /// (the Postgres one with `LISTEN`/`NOTIFY`) so that dispatchers start
@@ -317,6 +336,17 @@ pub trait DeliveryStore: Send + Sync + fmt::Debug {
     fn watch_new_work(&self, wake: Wake) {
         let _ = wake;
     }
+}
+
+/// What [`DeliveryStore::purge_finished`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Delivered or failed deliveries, with their attempts.
+    pub deliveries: u64,
+    /// Events none of whose deliveries remain, with their payloads.
+    pub events: u64,
+    /// Expired idempotency records.
+    pub idempotency_records: u64,
 }
 
 /// Everything hookshot stores; implemented for every type that implements

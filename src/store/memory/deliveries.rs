@@ -1,7 +1,7 @@
 //! Events, deliveries and attempts in memory, with an index of when each
 //! delivery is next due.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 
 use async_trait::async_trait;
@@ -14,7 +14,7 @@ use crate::id::{DeliveryId, EndpointId, EventId, IdMap};
 use crate::model::{
     Attempt, Delivery, DeliveryFilter, DeliveryStatus, Direction, Event, PageRequest, TenantId,
 };
-use crate::store::{Claim, DeliveryStore, IdempotencyRecord, Inserted, Lease};
+use crate::store::{Claim, DeliveryStore, IdempotencyRecord, Inserted, Lease, Purged};
 
 #[derive(Debug, Default)]
 pub(super) struct Deliveries {
@@ -136,6 +136,37 @@ impl Deliveries {
             event,
             lease,
         }))
+    }
+
+    /// Removes finished deliveries last active before `before`, then the
+    /// events left with none created before then; returns how many of each.
+    fn purge(&mut self, before: Timestamp) -> (u64, u64) {
+        let finished_before = |slot: &Slot| {
+            let delivery = &slot.delivery;
+            slot.held.is_none()
+                && delivery.status.is_final()
+                && delivery.last_attempt_at.unwrap_or(delivery.created_at) < before
+        };
+        let old: Vec<DeliveryId> = (self.slots.iter())
+            .filter(|(_, slot)| finished_before(slot))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &old {
+            let Some(slot) = self.slots.remove(id) else {
+                continue;
+            };
+            let tenant = &slot.delivery.tenant;
+            if let Some(ids) = self.by_tenant.get_mut(tenant) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.by_tenant.remove(tenant);
+                }
+            }
+        }
+        let wanted: HashSet<&EventId> = self.slots.values().map(|s| &s.delivery.event_id).collect();
+        let events = self.events.len();
+        (self.events).retain(|id, event| event.created_at >= before || wanted.contains(id));
+        (old.len() as u64, (events - self.events.len()) as u64)
     }
 
     /// Ids of `tenant`'s deliveries for which `pick` holds.
@@ -345,6 +376,20 @@ impl DeliveryStore for MemoryStore {
             state.modify(id, |slot| slot.delivery.queue_manual(now));
         }
         Ok(ids.len() as u64)
+    }
+
+    async fn purge_finished(&self, before: Timestamp) -> Result<Purged, Error> {
+        let (deliveries, events, send_keys) = {
+            let mut state = write(&self.deliveries);
+            let (deliveries, events) = state.purge(before);
+            (deliveries, events, state.idempotency.purge(before))
+        };
+        let endpoint_keys = self.purge_endpoint_keys(before);
+        Ok(Purged {
+            deliveries,
+            events,
+            idempotency_records: send_keys + endpoint_keys,
+        })
     }
 
     async fn fail_queued(

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use super::idempotency::IdempotencyTable;
 use super::{MemoryStore, read, write};
+use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::id::EndpointId;
 use crate::model::{Direction, EndpointFilter, PageRequest, StoredEndpoint, TenantId};
@@ -106,6 +107,13 @@ impl Endpoints {
 
     fn live(&self, tenant: &TenantId, id: &EndpointId) -> Option<&Arc<StoredEndpoint>> {
         self.tenant(tenant)?.all.get(id).filter(|e| e.is_live())
+    }
+}
+
+impl MemoryStore {
+    /// Drops the endpoint idempotency records expired by `before`.
+    pub(super) fn purge_endpoint_keys(&self, before: Timestamp) -> u64 {
+        write(&self.endpoints).idempotency.purge(before)
     }
 }
 

@@ -46,6 +46,14 @@ impl IdempotencyTable {
             .cloned()
     }
 
+    /// Drops the records expired by `before` and says how many.
+    pub(super) fn purge(&mut self, before: Timestamp) -> u64 {
+        let held = self.records.len();
+        self.records.retain(|_, record| record.is_live_at(before));
+        self.order.retain(|(expires_at, _)| *expires_at > before);
+        (held - self.records.len()) as u64
+    }
+
     /// Stores `record`, replacing an expired one with the same key.
     pub(super) fn remember(&mut self, record: IdempotencyRecord) {
         let key = key_of(&record);

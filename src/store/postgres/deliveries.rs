@@ -13,7 +13,7 @@ use crate::model::{
     Attempt, Delivery, DeliveryFilter, DeliveryStatus, Direction, Event, PageRequest, TenantId,
     Trigger,
 };
-use crate::store::{Claim, DeliveryStore, IdempotencyRecord, Inserted, Lease, Wake};
+use crate::store::{Claim, DeliveryStore, IdempotencyRecord, Inserted, Lease, Purged, Wake};
 
 impl PostgresStore {
     /// [`DeliveryStore::enqueue`] on `conn`, inside a transaction the caller
@@ -548,6 +548,10 @@ impl DeliveryStore for PostgresStore {
             self.notify().await?;
         }
         Ok(done.rows_affected())
+    }
+
+    async fn purge_finished(&self, before: Timestamp) -> Result<Purged, Error> {
+        self.purge(before).await
     }
 
     async fn fail_queued(

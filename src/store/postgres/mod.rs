@@ -48,8 +48,6 @@ use crate::store::{Claim, Wake};
 use coalesce::Coalesce;
 use schema::Sql;
 
-pub use retention::Purged;
-
 /// The longest schema name accepted: the wake-up channel is named after it
 /// and must fit PostgreSQL's 63-byte identifiers.
 pub const MAX_SCHEMA_LEN: usize = 40;
