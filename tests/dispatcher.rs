@@ -1001,3 +1001,53 @@ async fn a_spawned_dispatcher_never_exceeds_its_cap_and_delivers_everything() {
     assert_eq!(transport.peak_in_flight(), 3);
     assert_eq!(transport.requests.lock().unwrap().len(), 20, "once each");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_spawned_dispatcher_purges_history_it_no_longer_keeps() {
+    const HOUR: Duration = Duration::from_secs(3600);
+    let transport = Scripted::always(204);
+    let mut setup = Setup::with_transport(transport.clone()).await;
+    setup.dispatcher = Dispatcher::builder(setup.webhooks.clone())
+        .transport(transport)
+        .configure(|c| {
+            c.keep_history = Some(24 * HOUR);
+            c.purge_interval = HOUR;
+        })
+        .build()
+        .unwrap();
+    setup.endpoint("https://receiver.example/hooks").await;
+    let id = setup.send().await;
+    setup.round().await;
+    assert_eq!(
+        setup.detail(&id).await.delivery.status,
+        DeliveryStatus::Delivered
+    );
+
+    let handle = setup.dispatcher.spawn();
+    // The first purge runs at once; nothing is a day old yet.
+    tokio::time::sleep(HOUR / 2).await;
+    assert!(setup.webhooks.delivery(&setup.tenant, &id).await.is_ok());
+    setup.clock.advance(25 * HOUR);
+    tokio::time::sleep(HOUR).await;
+    let purged = setup.webhooks.delivery(&setup.tenant, &id).await;
+    assert!(
+        matches!(purged, Err(hookshot::Error::NotFound { .. })),
+        "{purged:?}"
+    );
+    handle.shutdown(SECOND).await;
+}
+
+#[tokio::test]
+async fn purging_needs_an_interval() {
+    let setup = Setup::with_transport(Scripted::always(204)).await;
+    let built = Dispatcher::builder(setup.webhooks.clone())
+        .configure(|c| {
+            c.keep_history = Some(Duration::from_secs(60));
+            c.purge_interval = Duration::ZERO;
+        })
+        .build();
+    assert!(
+        matches!(&built, Err(hookshot::Error::InvalidInput { field, .. }) if field == "purge_interval"),
+        "{built:?}"
+    );
+}

@@ -9,6 +9,7 @@
 mod outcome;
 mod pool;
 mod rate;
+mod retention;
 mod slots;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -60,6 +61,14 @@ pub struct DispatcherConfig {
     /// How long to put off a delivery whose endpoint already has
     /// `per_endpoint_concurrency` attempts in flight.
     pub endpoint_busy_delay: Duration,
+    /// How long finished history is kept: while it runs, the dispatcher
+    /// purges delivered and failed deliveries (with their attempts), events
+    /// left without deliveries and expired idempotency records once they
+    /// are this old ([`crate::store::DeliveryStore::purge_finished`]).
+    /// `None`, the default, keeps everything.
+    pub keep_history: Option<Duration>,
+    /// How often to purge when `keep_history` is set.
+    pub purge_interval: Duration,
 }
 
 impl Default for DispatcherConfig {
@@ -73,6 +82,8 @@ impl Default for DispatcherConfig {
             retry_after_cap: Duration::from_secs(6 * 3600),
             auto_disable_after: Duration::from_secs(5 * 24 * 3600),
             endpoint_busy_delay: Duration::from_millis(250),
+            keep_history: None,
+            purge_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -131,9 +142,9 @@ impl DispatcherBuilder {
     /// Checks the settings.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a zero concurrency or a lease shorter than
-    /// the longest attempt; [`Error::Backend`] if the default transport
-    /// cannot be built.
+    /// [`Error::InvalidInput`] for a zero concurrency, a lease shorter than
+    /// the longest attempt, or a zero purge interval with history to purge;
+    /// [`Error::Backend`] if the default transport cannot be built.
     pub fn build(self) -> Result<Dispatcher, Error> {
         let config = self.config;
         if config.concurrency == 0 || config.per_endpoint_concurrency == 0 {
@@ -144,6 +155,9 @@ impl DispatcherBuilder {
                 "lease",
                 "must be longer than the longest attempt (30 s)",
             ));
+        }
+        if config.keep_history.is_some() && config.purge_interval.is_zero() {
+            return Err(Error::invalid("purge_interval", "must be longer than zero"));
         }
         let transport = match self.transport {
             Some(transport) => transport,
@@ -319,6 +333,14 @@ impl Inner {
     /// The claiming loop: hands due deliveries to idle workers, sleeps
     /// while none are due, and shuts the workers down when told to.
     async fn run(self: Arc<Self>, mut stop: watch::Receiver<Option<Duration>>) {
+        let purging = self.config.keep_history.map(|keep| {
+            retention::spawn(
+                Arc::clone(&self.store),
+                Arc::clone(&self.clock),
+                keep,
+                self.config.purge_interval,
+            )
+        });
         let pool = Arc::new(Pool::new(self.config.concurrency));
         let mut workers = JoinSet::new();
         for index in 0..self.config.concurrency {
@@ -343,6 +365,9 @@ impl Inner {
                 () = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => {}
             }
+        }
+        if let Some(purging) = purging {
+            purging.abort();
         }
         pool.stop();
         let deadline = (*stop.borrow()).unwrap_or_default();
