@@ -1,10 +1,14 @@
 //! Delivery throughput and fan-out.
 //!
 //! - `throughput`: webhooks delivered to a loopback receiver at concurrency
-//!   64, `MemoryStore`, the dispatcher spawned as in production, beside a
-//!   bare reqwest loop posting the same bodies at the same concurrency (no
-//!   store, no signing, no bookkeeping): the practical limit. Report
-//!   `dispatcher / bare` per webhook.
+//!   64, `MemoryStore`, the dispatcher spawned as in production: keeping
+//!   all history (`dispatcher`) and purging finished history every second
+//!   (`dispatcher_purging`). Beside them, a bare reqwest loop posting the
+//!   same bodies at the same concurrency with no store, no signing and no
+//!   bookkeeping (`bare_reqwest`, the practical limit and the baseline),
+//!   and the same loop sending the four headers every webhook carries
+//!   (`bare_reqwest_webhook_headers`): what the wire format alone costs.
+//!   Report each as a ratio to `bare_reqwest` per webhook.
 //! - `fan_out`: one `send` to 10,000 subscribed endpoints, and the memory a
 //!   pending delivery costs beyond the shared payload (printed once, from
 //!   the process's resident size before and after queueing 100,000).
@@ -16,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hookshot::Webhooks;
-use hookshot::dispatcher::Dispatcher;
+use hookshot::dispatcher::{Dispatcher, DispatcherHandle};
 use hookshot::model::{EventType, NewEndpoint, TenantId};
 use hookshot::transport::{HttpTransport, SsrfGuard};
+use http::{HeaderMap, HeaderValue};
 use tokio::runtime::Runtime;
 
 mod support;
@@ -38,10 +43,72 @@ async fn webhooks() -> Arc<Webhooks> {
 fn throughput(c: &mut Criterion) {
     let rt = runtime();
     let (url, seen) = rt.block_on(receiver());
+    let mut group = c.benchmark_group("throughput");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let variants = [
+        ("dispatcher", None),
+        ("dispatcher_purging", Some(Duration::ZERO)),
+    ];
+    for (name, keep_history) in variants {
+        let (hooks, tenant, running) = rt.block_on(dispatching(&url, keep_history));
+        group.bench_function(BenchmarkId::new(name, CONCURRENCY), |b| {
+            b.iter_custom(|iters| {
+                let (hooks, tenant) = (Arc::clone(&hooks), tenant.clone());
+                let seen = Arc::clone(&seen);
+                // On the runtime's workers, as a service's request handlers
+                // would send: not from a third thread competing for two cores.
+                ok(rt.block_on(rt.spawn(async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let target = seen.load(Ordering::Relaxed) + BATCH;
+                        for _ in 0..BATCH {
+                            ok(hooks.send(&tenant, "invoice.paid", BODY, None).await);
+                        }
+                        wait_for(&seen, target).await;
+                    }
+                    start.elapsed()
+                })))
+            });
+        });
+        rt.block_on(running.shutdown(Duration::from_secs(5)));
+    }
+    // reqwest is built without a TLS provider (hookshot's transport brings
+    // its own); the bare client needs one installed, though it talks plain
+    // http. A second install fails harmlessly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = ok(reqwest::Client::builder().no_proxy().build());
+    let variants = [
+        ("bare_reqwest", HeaderMap::new()),
+        ("bare_reqwest_webhook_headers", webhook_headers()),
+    ];
+    for (name, headers) in variants {
+        group.bench_function(BenchmarkId::new(name, CONCURRENCY), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        bare_batch(&client, &url, &headers).await;
+                    }
+                    start.elapsed()
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+/// A dispatcher spawned over a fresh `MemoryStore` with one endpoint at
+/// `url`, purging finished history older than `keep_history` every second.
+async fn dispatching(
+    url: &str,
+    keep_history: Option<Duration>,
+) -> (Arc<Webhooks>, TenantId, DispatcherHandle) {
     let tenant = ok(TenantId::new("bench"));
-    let hooks = rt.block_on(webhooks());
-    let new = NewEndpoint::new(&url).event_types(["invoice.paid"]);
-    ok(rt.block_on(hooks.create_endpoint(&tenant, new, None)));
+    let hooks = webhooks().await;
+    let new = NewEndpoint::new(url).event_types(["invoice.paid"]);
+    ok(hooks.create_endpoint(&tenant, new, None).await);
     let transport = ok(HttpTransport::builder()
         .guard(SsrfGuard::disabled())
         .build());
@@ -50,59 +117,45 @@ fn throughput(c: &mut Criterion) {
         .configure(|c| {
             c.concurrency = CONCURRENCY;
             c.per_endpoint_concurrency = CONCURRENCY;
+            c.keep_history = keep_history;
+            c.purge_interval = Duration::from_secs(1);
         })
         .build());
-    let running = rt.block_on(async { dispatcher.spawn() });
-
-    let mut group = c.benchmark_group("throughput");
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(10));
-    group.throughput(Throughput::Elements(BATCH as u64));
-    group.bench_function(BenchmarkId::new("dispatcher", CONCURRENCY), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let target = seen.load(Ordering::Relaxed) + BATCH;
-                    for _ in 0..BATCH {
-                        ok(hooks.send(&tenant, "invoice.paid", BODY, None).await);
-                    }
-                    wait_for(&seen, target).await;
-                }
-                start.elapsed()
-            })
-        });
-    });
-    // reqwest is built without a TLS provider (hookshot's transport brings
-    // its own); the bare client needs one installed, though it talks plain
-    // http. A second install fails harmlessly.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = ok(reqwest::Client::builder().no_proxy().build());
-    group.bench_function(BenchmarkId::new("bare_reqwest", CONCURRENCY), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    bare_batch(&client, &url).await;
-                }
-                start.elapsed()
-            })
-        });
-    });
-    group.finish();
-    rt.block_on(running.shutdown(Duration::from_secs(5)));
+    (hooks, tenant, dispatcher.spawn())
 }
 
-/// `BATCH` posts over `CONCURRENCY` tasks, each taking the next post.
-async fn bare_batch(client: &reqwest::Client, url: &str) {
+/// The headers every webhook carries beyond a bare POST, with values of
+/// the same length as real ones: what the wire format alone costs sender
+/// and receiver.
+fn webhook_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("webhook-id", "msg_01kabcdefghjkmnpqrstvwxyz0"),
+        ("webhook-timestamp", "1764626400"),
+        (
+            "webhook-signature",
+            "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+        ),
+        ("user-agent", "hookshot/0.1.0"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+}
+
+/// `BATCH` posts with `headers` over `CONCURRENCY` tasks, each taking the
+/// next post.
+async fn bare_batch(client: &reqwest::Client, url: &str, headers: &HeaderMap) {
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..CONCURRENCY {
         let (client, url, next) = (client.clone(), url.to_owned(), Arc::clone(&next));
+        let headers = headers.clone();
         tasks.spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < BATCH {
                 let sent = client
                     .post(&url)
+                    .headers(headers.clone())
                     .header("content-type", "application/json")
                     .body(BODY)
                     .send()
