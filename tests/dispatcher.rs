@@ -1051,3 +1051,19 @@ async fn purging_needs_an_interval() {
         "{built:?}"
     );
 }
+
+#[tokio::test]
+async fn a_send_waker_is_dropped_once_it_says_it_is_done() {
+    let setup = Setup::with_transport(Scripted::always(204)).await;
+    setup.endpoint("https://receiver.example/hooks").await;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    setup.webhooks.on_send(Arc::new(move || {
+        // Wanted for the first send only.
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0
+    }));
+    for _ in 0..3 {
+        setup.send().await;
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

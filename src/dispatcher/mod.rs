@@ -288,8 +288,9 @@ impl Dispatcher {
         let (stop, stopped) = watch::channel(None);
         let inner = Arc::clone(&self.inner);
         let wake = Arc::clone(&inner.wake);
-        let waker = Arc::clone(&wake);
-        inner.webhooks.on_send(Arc::new(move || waker.notify_one()));
+        inner
+            .webhooks
+            .on_send(wake_while_running(&wake, stopped.clone()));
         inner
             .store
             .watch_new_work(wake_while_running(&wake, stopped.clone()));
@@ -693,10 +694,8 @@ impl Inner {
     }
 }
 
-/// The HTTP request for one attempt: the event's body, signed now with every
-/// secret the endpoint currently signs with.
-/// A [`crate::store::Wake`] for the store: wakes the pool until it is shut
-/// down or its handle is dropped.
+/// A [`crate::store::Wake`]: wakes the pool until it is shut down or its
+/// handle is dropped.
 fn wake_while_running(
     wake: &Arc<Notify>,
     stopped: watch::Receiver<Option<Duration>>,
@@ -711,6 +710,8 @@ fn wake_while_running(
     })
 }
 
+/// The HTTP request for one attempt: the event's body, signed now with every
+/// secret the endpoint currently signs with.
 fn request(
     stored: &StoredEndpoint,
     event: &Event,

@@ -147,10 +147,11 @@ impl Webhooks {
         })
     }
 
-    /// Runs `waker` after every `send` that queued deliveries. A
-    /// [`crate::Dispatcher`] in this process registers itself here to start
-    /// on new work at once; a custom worker can do the same.
-    pub fn on_send(&self, waker: std::sync::Arc<dyn Fn() + Send + Sync>) {
+    /// Runs `waker` after every `send` that queued deliveries, for as long
+    /// as it returns `true`. A [`crate::Dispatcher`] in this process
+    /// registers itself here to start on new work at once, until it is shut
+    /// down; a custom worker can do the same.
+    pub fn on_send(&self, waker: crate::store::Wake) {
         self.wakers.add(waker);
     }
 

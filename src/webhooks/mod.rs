@@ -24,7 +24,7 @@ use crate::model::{
     EventType, NewEndpoint, Page, PageRequest, StoredEndpoint, TenantId, UpdateEndpoint,
 };
 use crate::secret::SigningSecret;
-use crate::store::{IdempotencyRecord, Inserted, MemoryStore, Store};
+use crate::store::{IdempotencyRecord, Inserted, MemoryStore, Store, Wake};
 
 /// How long an idempotency key is remembered by default.
 pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -202,26 +202,24 @@ pub struct Webhooks {
 }
 
 /// Callbacks run after `send` queued deliveries, so a dispatcher in this
-/// process starts on them at once instead of at its next poll.
+/// process starts on them at once instead of at its next poll. One that
+/// returns `false` (its dispatcher has stopped) is dropped.
 #[derive(Default)]
-struct Wakers(std::sync::Mutex<Vec<Arc<dyn Fn() + Send + Sync>>>);
+struct Wakers(std::sync::Mutex<Vec<Wake>>);
 
 impl Wakers {
-    fn add(&self, waker: Arc<dyn Fn() + Send + Sync>) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Wake>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(waker);
+    }
+
+    fn add(&self, waker: Wake) {
+        self.lock().push(waker);
     }
 
     fn wake(&self) {
-        let wakers = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for waker in wakers.iter() {
-            waker();
-        }
+        self.lock().retain(|waker| waker());
     }
 }
 
