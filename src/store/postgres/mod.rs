@@ -11,7 +11,8 @@
 //!   of every process at once; they poll as a fallback.
 //! - [`PostgresStore::send_in`] queues an event inside the application's own
 //!   transaction (a transactional outbox), and
-//!   [`PostgresStore::purge_finished`] removes old history.
+//!   [`DeliveryStore::purge_finished`](crate::store::DeliveryStore::purge_finished)
+//!   removes old history, in batches.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hookshot::Error> {
