@@ -27,7 +27,7 @@ use http::{HeaderMap, HeaderValue};
 use tokio::runtime::Runtime;
 
 mod support;
-use support::{BODY, ok, receiver, runtime, wait_for};
+use support::{BODY, CpuPerItem, ok, receiver, runtime, wait_for};
 
 const CONCURRENCY: usize = 64;
 const BATCH: usize = 2_000;
@@ -53,13 +53,14 @@ fn throughput(c: &mut Criterion) {
     ];
     for (name, keep_history) in variants {
         let (hooks, tenant, running) = rt.block_on(dispatching(&url, keep_history));
+        let mut cpu = CpuPerItem::default();
         group.bench_function(BenchmarkId::new(name, CONCURRENCY), |b| {
             b.iter_custom(|iters| {
                 let (hooks, tenant) = (Arc::clone(&hooks), tenant.clone());
                 let seen = Arc::clone(&seen);
                 // On the runtime's workers, as a service's request handlers
                 // would send: not from a third thread competing for two cores.
-                ok(rt.block_on(rt.spawn(async move {
+                let sending = rt.spawn(async move {
                     let start = Instant::now();
                     for _ in 0..iters {
                         let target = seen.load(Ordering::Relaxed) + BATCH;
@@ -69,9 +70,11 @@ fn throughput(c: &mut Criterion) {
                         wait_for(&seen, target).await;
                     }
                     start.elapsed()
-                })))
+                });
+                cpu.measure(iters * BATCH as u64, || ok(rt.block_on(sending)))
             });
         });
+        cpu.report(&format!("throughput/{name}"));
         rt.block_on(running.shutdown(Duration::from_secs(5)));
     }
     // reqwest is built without a TLS provider (hookshot's transport brings
@@ -84,17 +87,21 @@ fn throughput(c: &mut Criterion) {
         ("bare_reqwest_webhook_headers", webhook_headers()),
     ];
     for (name, headers) in variants {
+        let mut cpu = CpuPerItem::default();
         group.bench_function(BenchmarkId::new(name, CONCURRENCY), |b| {
             b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        bare_batch(&client, &url, &headers).await;
-                    }
-                    start.elapsed()
+                cpu.measure(iters * BATCH as u64, || {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            bare_batch(&client, &url, &headers).await;
+                        }
+                        start.elapsed()
+                    })
                 })
             });
         });
+        cpu.report(&format!("throughput/{name}"));
     }
     group.finish();
 }

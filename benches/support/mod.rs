@@ -46,3 +46,48 @@ pub(crate) async fn wait_for(seen: &AtomicUsize, target: usize) {
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
 }
+
+/// The process's CPU time (user and system) over timed runs, per item: a
+/// steadier measure than throughput on a machine whose cores the client,
+/// the receiver and the code under test all share.
+///
+/// Unused by the Postgres benchmark: most of its CPU is the database's and
+/// the child processes', which this process's figures leave out.
+#[allow(dead_code)]
+#[derive(Debug, Default)]
+pub(crate) struct CpuPerItem {
+    cpu: Duration,
+    items: u64,
+}
+
+#[allow(dead_code)]
+impl CpuPerItem {
+    /// Runs `run`, which handles `items` items, adding its CPU time.
+    pub(crate) fn measure<T>(&mut self, items: u64, run: impl FnOnce() -> T) -> T {
+        let before = cpu_time();
+        let out = run();
+        if let (Some(before), Some(after)) = (before, cpu_time()) {
+            self.cpu += after.saturating_sub(before);
+            self.items += items;
+        }
+        out
+    }
+
+    #[allow(clippy::print_stdout)]
+    pub(crate) fn report(&self, name: &str) {
+        if self.items > 0 {
+            let micros = self.cpu.as_secs_f64() * 1e6 / self.items as f64;
+            println!("{name}: {micros:.1} µs of CPU per item (Linux only)");
+        }
+    }
+}
+
+/// User and system time from /proc/self/stat, in clock ticks of 10 ms
+/// (the kernel reports them in USER_HZ, which is 100 on every Linux).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; the fields after it do not.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
