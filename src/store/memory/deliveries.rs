@@ -10,7 +10,7 @@ use super::idempotency::IdempotencyTable;
 use super::{MemoryStore, read, write};
 use crate::clock::Timestamp;
 use crate::error::Error;
-use crate::id::{DeliveryId, EndpointId, EventId, IdMap};
+use crate::id::{self, DeliveryId, EndpointId, EventId, IdMap};
 use crate::model::{
     Attempt, Delivery, DeliveryFilter, DeliveryStatus, Direction, Event, PageRequest, TenantId,
 };
@@ -18,13 +18,15 @@ use crate::store::{Claim, DeliveryStore, IdempotencyRecord, Inserted, Lease, Pur
 
 #[derive(Debug, Default)]
 pub(super) struct Deliveries {
-    events: IdMap<EventId, Event>,
-    slots: IdMap<DeliveryId, Slot>,
+    /// Events and deliveries by [`id::key`]: a number compares and hashes
+    /// without reading the text behind the id.
+    events: IdMap<u128, Event>,
+    slots: IdMap<u128, Slot>,
     /// Each tenant's deliveries in id (creation) order, for listings.
     by_tenant: HashMap<TenantId, BTreeSet<DeliveryId>>,
     /// Queued deliveries by when they are due, leased ones by when their
     /// lease expires: the front of the set is what to claim next.
-    due: BTreeSet<(Timestamp, DeliveryId)>,
+    due: BTreeSet<(Timestamp, u128)>,
     idempotency: IdempotencyTable,
 }
 
@@ -61,19 +63,22 @@ impl Slot {
 
 impl Deliveries {
     fn slot(&self, tenant: &TenantId, id: &DeliveryId) -> Option<&Slot> {
-        self.slots.get(id).filter(|s| s.delivery.tenant == *tenant)
+        self.slots
+            .get(&id::key(id.as_str()))
+            .filter(|s| s.delivery.tenant == *tenant)
     }
 
     /// Changes one slot, keeping the due index in step. `None` if there is
     /// no such slot.
     fn modify<T>(&mut self, id: &DeliveryId, change: impl FnOnce(&mut Slot) -> T) -> Option<T> {
-        let slot = self.slots.get_mut(id)?;
+        let key = id::key(id.as_str());
+        let slot = self.slots.get_mut(&key)?;
         if let Some(at) = slot.due_at() {
-            self.due.remove(&(at, id.clone()));
+            self.due.remove(&(at, key));
         }
         let out = change(slot);
         if let Some(at) = slot.due_at() {
-            self.due.insert((at, id.clone()));
+            self.due.insert((at, key));
         }
         Some(out)
     }
@@ -84,30 +89,30 @@ impl Deliveries {
             held: None,
             attempts: Vec::new(),
         };
-        let id = slot.delivery.id.clone();
+        let key = id::key(slot.delivery.id.as_str());
         if let Some(at) = slot.due_at() {
-            self.due.insert((at, id.clone()));
+            self.due.insert((at, key));
         }
         self.by_tenant
             .entry(slot.delivery.tenant.clone())
             .or_default()
-            .insert(id.clone());
-        self.slots.insert(id, slot);
+            .insert(slot.delivery.id.clone());
+        self.slots.insert(key, slot);
     }
 
-    /// Leases delivery `id`, just taken off the due index, to `worker`.
-    /// `None` if no such delivery is stored.
+    /// Leases the delivery with `key`, just taken off the due index, to
+    /// `worker`. `None` if no such delivery is stored.
     fn claim(
         &mut self,
-        id: DeliveryId,
+        key: u128,
         worker: &str,
         lease_until: Timestamp,
     ) -> Result<Option<Claim>, Error> {
-        let Some(slot) = self.slots.get_mut(&id) else {
+        let Some(slot) = self.slots.get_mut(&key) else {
             return Ok(None);
         };
         let lease = Lease {
-            delivery_id: id.clone(),
+            delivery_id: slot.delivery.id.clone(),
             worker: worker.to_owned(),
             expires_at: lease_until,
         };
@@ -123,8 +128,9 @@ impl Deliveries {
         }));
         slot.delivery.status = DeliveryStatus::Delivering;
         let delivery = slot.delivery.clone();
-        self.due.insert((lease_until, id));
-        let Some(event) = self.events.get(&delivery.event_id).cloned() else {
+        self.due.insert((lease_until, key));
+        let event = self.events.get(&id::key(delivery.event_id.as_str()));
+        let Some(event) = event.cloned() else {
             return Err(Error::backend(
                 "claiming due deliveries",
                 false,
@@ -147,25 +153,27 @@ impl Deliveries {
                 && delivery.status.is_final()
                 && delivery.last_attempt_at.unwrap_or(delivery.created_at) < before
         };
-        let old: Vec<DeliveryId> = (self.slots.iter())
+        let old: Vec<u128> = (self.slots.iter())
             .filter(|(_, slot)| finished_before(slot))
-            .map(|(id, _)| id.clone())
+            .map(|(key, _)| *key)
             .collect();
-        for id in &old {
-            let Some(slot) = self.slots.remove(id) else {
+        for key in &old {
+            let Some(slot) = self.slots.remove(key) else {
                 continue;
             };
             let tenant = &slot.delivery.tenant;
             if let Some(ids) = self.by_tenant.get_mut(tenant) {
-                ids.remove(id);
+                ids.remove(&slot.delivery.id);
                 if ids.is_empty() {
                     self.by_tenant.remove(tenant);
                 }
             }
         }
-        let wanted: HashSet<&EventId> = self.slots.values().map(|s| &s.delivery.event_id).collect();
+        let wanted: HashSet<u128> = (self.slots.values())
+            .map(|s| id::key(s.delivery.event_id.as_str()))
+            .collect();
         let events = self.events.len();
-        (self.events).retain(|id, event| event.created_at >= before || wanted.contains(id));
+        (self.events).retain(|key, event| event.created_at >= before || wanted.contains(key));
         (old.len() as u64, (events - self.events.len()) as u64)
     }
 
@@ -175,7 +183,10 @@ impl Deliveries {
             .get(tenant)
             .into_iter()
             .flatten()
-            .filter(|id| self.slots.get(*id).is_some_and(|s| pick(&s.delivery)))
+            .filter(|id| {
+                let slot = self.slots.get(&id::key(id.as_str()));
+                slot.is_some_and(|s| pick(&s.delivery))
+            })
             .cloned()
             .collect()
     }
@@ -196,8 +207,10 @@ impl DeliveryStore for MemoryStore {
         {
             return Ok(Inserted::Existing(existing));
         }
-        if state.events.contains_key(&event.id)
-            || deliveries.iter().any(|d| state.slots.contains_key(&d.id))
+        if state.events.contains_key(&id::key(event.id.as_str()))
+            || deliveries
+                .iter()
+                .any(|d| state.slots.contains_key(&id::key(d.id.as_str())))
         {
             return Err(Error::Conflict(format!(
                 "event {} already exists",
@@ -207,7 +220,7 @@ impl DeliveryStore for MemoryStore {
         for delivery in deliveries {
             state.insert(delivery);
         }
-        state.events.insert(event.id.clone(), event);
+        state.events.insert(id::key(event.id.as_str()), event);
         if let Some(record) = idempotency {
             state.idempotency.remember(record);
         }
@@ -289,7 +302,7 @@ impl DeliveryStore for MemoryStore {
         let state = read(&self.deliveries);
         Ok(state
             .events
-            .get(id)
+            .get(&id::key(id.as_str()))
             .filter(|e| e.tenant == *tenant)
             .cloned())
     }
@@ -327,7 +340,7 @@ impl DeliveryStore for MemoryStore {
             Direction::Newer => Box::new(ids.range::<str, _>((anchor, Bound::Unbounded))),
         };
         Ok(range
-            .filter_map(|id| state.slots.get(id))
+            .filter_map(|id| state.slots.get(&id::key(id.as_str())))
             .map(|slot| &slot.delivery)
             .filter(|d| filter.matches(d))
             .take(page.limit + 1)
