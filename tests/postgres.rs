@@ -328,6 +328,40 @@ mod wake_ups {
         );
         running.shutdown(Duration::from_secs(5)).await;
     }
+
+    /// A listener holds one of the store's pooled connections; a stopped
+    /// dispatcher's must come back even if no notice ever arrives.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_dispatcher_gives_its_listening_connection_back() {
+        let store = fresh().await;
+        let in_use = |store: &PostgresStore| {
+            let pool = store.pool();
+            pool.size() as usize - pool.num_idle()
+        };
+        let webhooks = webhooks(store.clone()).await;
+        let running = Dispatcher::builder(webhooks)
+            .transport(Arc::new(HttpTransport::builder().build().unwrap()))
+            .build()
+            .unwrap()
+            .spawn();
+        let started = Instant::now();
+        while in_use(&store) == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "never listened"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        running.shutdown(Duration::from_secs(1)).await;
+        let stopped = Instant::now();
+        while in_use(&store) > 0 {
+            assert!(
+                stopped.elapsed() < Duration::from_secs(15),
+                "the listener kept its connection after the dispatcher stopped"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// Dispatchers in separate processes (the `pg_dispatcher` example) sharing

@@ -151,7 +151,9 @@ impl PostgresStore {
     /// `wake` for each, until `wake` says nobody waits any more. A lost
     /// connection is re-made every second; `wake` is called meanwhile and
     /// on reconnecting, since notices may have been missed, so a dispatcher
-    /// polls every second while its listener is down.
+    /// polls every second while its listener is down. A quiet channel is
+    /// checked every [`LISTENER_CHECK`] too, so that the pooled connection a
+    /// listener holds goes back once its dispatcher has stopped.
     fn listen(&self, wake: Wake) {
         let pool = self.shared.pool.clone();
         let channel = self.shared.sql.channel.clone();
@@ -179,17 +181,22 @@ impl PostgresStore {
     }
 }
 
+/// How long a listener waits on a quiet channel before asking its
+/// dispatcher whether it still runs. Asking wakes it, which costs it one
+/// look for work.
+const LISTENER_CHECK: Duration = Duration::from_secs(5);
+
 /// Passes notifications on to `wake` until the connection fails (`true`:
 /// listen again) or `wake` reports nobody waiting (`false`: stop).
 async fn relay(listener: &mut PgListener, wake: &Wake) -> bool {
     loop {
-        match listener.try_recv().await {
-            Ok(Some(_)) => {
+        match tokio::time::timeout(LISTENER_CHECK, listener.try_recv()).await {
+            Ok(Ok(Some(_))) | Err(_) => {
                 if !wake() {
                     return false;
                 }
             }
-            Ok(None) | Err(_) => return true,
+            Ok(Ok(None) | Err(_)) => return true,
         }
     }
 }
