@@ -65,7 +65,8 @@ pub struct DispatcherConfig {
     /// purges delivered and failed deliveries (with their attempts), events
     /// left without deliveries and expired idempotency records once they
     /// are this old ([`crate::store::DeliveryStore::purge_finished`]).
-    /// `None`, the default, keeps everything.
+    /// `None`, the default, keeps everything. Several processes sharing a
+    /// database need it set on one of them only.
     pub keep_history: Option<Duration>,
     /// How often to purge when `keep_history` is set.
     pub purge_interval: Duration,
