@@ -3732,6 +3732,8 @@ pub async fn purge_finished_removes_only_old_finished_history(store: Arc<dyn Sto
         h.create(request(n)).await;
     }
     let sent = h.send_keyed("invoice.paid", PAYLOAD, "k1").await;
+    let unheard = tenant("nobody-listens");
+    let alone = h.send_as(&unheard, "invoice.paid", PAYLOAD, None).await;
     let claims = claim_at(s, "w", START, 10).await;
     let [done, queued, leased] = claims.as_slice() else {
         panic!("expected three claims, got {claims:?}");
@@ -3744,10 +3746,15 @@ pub async fn purge_finished_removes_only_old_finished_history(store: Arc<dyn Sto
     let first = purge(s, week_later).await;
     let expected = Purged {
         deliveries: 1,
-        events: 0,
+        events: 1,
         idempotency_records: 1,
     };
-    assert_eq!(first, expected, "the delivered one and the send's key");
+    assert_eq!(
+        first, expected,
+        "the delivered one, the event without subscribers and the send's key"
+    );
+    let gone = h.webhooks.event(&unheard, &alone.event_id).await;
+    assert!(matches!(gone, Err(Error::NotFound { .. })), "{gone:?}");
     assert_eq!(stored_delivery(s, t, &done.delivery.id).await, None);
     assert!(attempts_of(s, t, &done.delivery.id).await.is_empty());
     for kept in [queued, leased] {

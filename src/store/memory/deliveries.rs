@@ -1,7 +1,7 @@
 //! Events, deliveries and attempts in memory, with an index of when each
 //! delivery is next due.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
 use async_trait::async_trait;
@@ -20,14 +20,26 @@ use crate::store::{Claim, DeliveryStore, IdempotencyRecord, Inserted, Lease, Pur
 pub(super) struct Deliveries {
     /// Events and deliveries by [`id::key`]: a number compares and hashes
     /// without reading the text behind the id.
-    events: IdMap<u128, Event>,
+    events: IdMap<u128, StoredEvent>,
     slots: IdMap<u128, Slot>,
     /// Each tenant's deliveries in id (creation) order, for listings.
     by_tenant: HashMap<TenantId, BTreeSet<DeliveryId>>,
     /// Queued deliveries by when they are due, leased ones by when their
     /// lease expires: the front of the set is what to claim next.
     due: BTreeSet<(Timestamp, u128)>,
+    /// Final deliveries by when they were last active, and events left
+    /// without deliveries by when they were made: what a purge removes,
+    /// oldest first, without reading the rest of the history.
+    finished: BTreeSet<(Timestamp, u128)>,
+    childless: BTreeSet<(Timestamp, u128)>,
     idempotency: IdempotencyTable,
+}
+
+#[derive(Debug)]
+struct StoredEvent {
+    event: Event,
+    /// How many of its deliveries are stored.
+    deliveries: usize,
 }
 
 #[derive(Debug)]
@@ -56,6 +68,13 @@ impl Slot {
         }
     }
 
+    /// When the slot, if final, was last active: what purging goes by.
+    fn finished_at(&self) -> Option<Timestamp> {
+        let delivery = &self.delivery;
+        (self.held.is_none() && delivery.status.is_final())
+            .then(|| delivery.last_attempt_at.unwrap_or(delivery.created_at))
+    }
+
     fn holds(&self, lease: &Lease) -> bool {
         self.held.as_ref().is_some_and(|held| held.lease == *lease)
     }
@@ -68,17 +87,23 @@ impl Deliveries {
             .filter(|s| s.delivery.tenant == *tenant)
     }
 
-    /// Changes one slot, keeping the due index in step. `None` if there is
-    /// no such slot.
+    /// Changes one slot, keeping the due and finished indexes in step.
+    /// `None` if there is no such slot.
     fn modify<T>(&mut self, id: &DeliveryId, change: impl FnOnce(&mut Slot) -> T) -> Option<T> {
         let key = id::key(id.as_str());
         let slot = self.slots.get_mut(&key)?;
         if let Some(at) = slot.due_at() {
             self.due.remove(&(at, key));
         }
+        if let Some(at) = slot.finished_at() {
+            self.finished.remove(&(at, key));
+        }
         let out = change(slot);
         if let Some(at) = slot.due_at() {
             self.due.insert((at, key));
+        }
+        if let Some(at) = slot.finished_at() {
+            self.finished.insert((at, key));
         }
         Some(out)
     }
@@ -92,6 +117,9 @@ impl Deliveries {
         let key = id::key(slot.delivery.id.as_str());
         if let Some(at) = slot.due_at() {
             self.due.insert((at, key));
+        }
+        if let Some(at) = slot.finished_at() {
+            self.finished.insert((at, key));
         }
         self.by_tenant
             .entry(slot.delivery.tenant.clone())
@@ -130,7 +158,7 @@ impl Deliveries {
         let delivery = slot.delivery.clone();
         self.due.insert((lease_until, key));
         let event = self.events.get(&id::key(delivery.event_id.as_str()));
-        let Some(event) = event.cloned() else {
+        let Some(event) = event.map(|stored| stored.event.clone()) else {
             return Err(Error::backend(
                 "claiming due deliveries",
                 false,
@@ -145,36 +173,42 @@ impl Deliveries {
     }
 
     /// Removes finished deliveries last active before `before`, then the
-    /// events left with none created before then; returns how many of each.
+    /// events made before then that have none left; returns how many of
+    /// each.
     fn purge(&mut self, before: Timestamp) -> (u64, u64) {
-        let finished_before = |slot: &Slot| {
-            let delivery = &slot.delivery;
-            slot.held.is_none()
-                && delivery.status.is_final()
-                && delivery.last_attempt_at.unwrap_or(delivery.created_at) < before
-        };
-        let old: Vec<u128> = (self.slots.iter())
-            .filter(|(_, slot)| finished_before(slot))
-            .map(|(key, _)| *key)
-            .collect();
-        for key in &old {
-            let Some(slot) = self.slots.remove(key) else {
-                continue;
-            };
-            let tenant = &slot.delivery.tenant;
-            if let Some(ids) = self.by_tenant.get_mut(tenant) {
-                ids.remove(&slot.delivery.id);
-                if ids.is_empty() {
-                    self.by_tenant.remove(tenant);
-                }
+        let cut = (before, 0);
+        let old: Vec<(Timestamp, u128)> = self.finished.range(..cut).copied().collect();
+        for entry in &old {
+            self.finished.remove(entry);
+            if let Some(slot) = self.slots.remove(&entry.1) {
+                self.forget(&slot.delivery);
             }
         }
-        let wanted: HashSet<u128> = (self.slots.values())
-            .map(|s| id::key(s.delivery.event_id.as_str()))
-            .collect();
-        let events = self.events.len();
-        (self.events).retain(|key, event| event.created_at >= before || wanted.contains(key));
-        (old.len() as u64, (events - self.events.len()) as u64)
+        let childless: Vec<(Timestamp, u128)> = self.childless.range(..cut).copied().collect();
+        for entry in &childless {
+            self.childless.remove(entry);
+            self.events.remove(&entry.1);
+        }
+        (old.len() as u64, childless.len() as u64)
+    }
+
+    /// Drops a removed delivery from its tenant's listing and its event's
+    /// count; an event left with none becomes purgeable.
+    fn forget(&mut self, delivery: &Delivery) {
+        let tenant = &delivery.tenant;
+        if let Some(ids) = self.by_tenant.get_mut(tenant) {
+            ids.remove(&delivery.id);
+            if ids.is_empty() {
+                self.by_tenant.remove(tenant);
+            }
+        }
+        let key = id::key(delivery.event_id.as_str());
+        if let Some(stored) = self.events.get_mut(&key) {
+            stored.deliveries = stored.deliveries.saturating_sub(1);
+            if stored.deliveries == 0 {
+                self.childless.insert((stored.event.created_at, key));
+            }
+        }
     }
 
     /// Ids of `tenant`'s deliveries for which `pick` holds.
@@ -217,10 +251,18 @@ impl DeliveryStore for MemoryStore {
                 event.id
             )));
         }
+        let key = id::key(event.id.as_str());
+        if deliveries.is_empty() {
+            state.childless.insert((event.created_at, key));
+        }
+        let stored = StoredEvent {
+            event,
+            deliveries: deliveries.len(),
+        };
         for delivery in deliveries {
             state.insert(delivery);
         }
-        state.events.insert(id::key(event.id.as_str()), event);
+        state.events.insert(key, stored);
         if let Some(record) = idempotency {
             state.idempotency.remember(record);
         }
@@ -303,8 +345,8 @@ impl DeliveryStore for MemoryStore {
         Ok(state
             .events
             .get(&id::key(id.as_str()))
-            .filter(|e| e.tenant == *tenant)
-            .cloned())
+            .filter(|stored| stored.event.tenant == *tenant)
+            .map(|stored| stored.event.clone()))
     }
 
     async fn delivery(
