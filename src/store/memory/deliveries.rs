@@ -241,7 +241,8 @@ impl DeliveryStore for MemoryStore {
         {
             return Ok(Inserted::Existing(existing));
         }
-        if state.events.contains_key(&id::key(event.id.as_str()))
+        let key = id::key(event.id.as_str());
+        if state.events.contains_key(&key)
             || deliveries
                 .iter()
                 .any(|d| state.slots.contains_key(&id::key(d.id.as_str())))
@@ -251,7 +252,6 @@ impl DeliveryStore for MemoryStore {
                 event.id
             )));
         }
-        let key = id::key(event.id.as_str());
         if deliveries.is_empty() {
             state.childless.insert((event.created_at, key));
         }
