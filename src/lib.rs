@@ -35,13 +35,11 @@ pub mod model;
 pub mod observer;
 #[cfg(feature = "registry")]
 pub mod retry;
-mod secret;
-pub mod signature;
+mod signing;
 #[cfg(feature = "registry")]
 pub mod store;
 #[cfg(feature = "dispatch")]
 pub mod transport;
-mod verify;
 #[cfg(feature = "registry")]
 mod webhooks;
 
@@ -50,8 +48,14 @@ pub use dispatcher::{Dispatcher, DispatcherConfig, DispatcherHandle};
 pub use error::{BoxError, Error};
 #[cfg(feature = "registry")]
 pub use id::{DeliveryId, EndpointId, EventId};
-pub use secret::{GENERATED_KEY_LEN, MAX_KEY_LEN, MIN_KEY_LEN, SECRET_PREFIX, SigningSecret};
-pub use verify::{DEFAULT_TOLERANCE, Verifier, VerifyError};
+pub use signing::signature;
+pub use signing::{
+    DEFAULT_TOLERANCE, GENERATED_KEY_LEN, MAX_KEY_LEN, MIN_KEY_LEN, SECRET_PREFIX, SigningSecret,
+    Verifier, VerifyError,
+};
+// TEMP until the branches in flight land: they still import `crate::secret`.
+#[cfg(feature = "registry")]
+use signing as secret;
 #[cfg(feature = "registry")]
 pub use webhooks::{
     Config, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROTATION_GRACE,

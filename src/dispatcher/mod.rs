@@ -764,8 +764,7 @@ fn webhook_headers(
     const SIGNATURE_LEN: usize = 48;
     let timestamp = now.unix_secs();
     let mut digits = [0; 20];
-    let timestamp_text =
-        std::str::from_utf8(signature::decimal(timestamp, &mut digits)).unwrap_or_default();
+    let timestamp_text = crate::signing::decimal_str(timestamp, &mut digits);
     let id = event.id.as_str();
     let mut text = String::with_capacity(id.len() + timestamp_text.len() + SIGNATURE_LEN);
     text.push_str(id);

@@ -4,12 +4,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use base64::Engine as _;
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use subtle::ConstantTimeEq;
 
+use super::primitives::{BASE64, KeyedMac, SIGNATURE_VERSION, decimal};
 use crate::error::Error;
-use crate::signature::{KeyedMac, SIGNATURE_VERSION, decimal};
 
 /// The prefix of a secret's text form.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -19,13 +17,6 @@ pub const MIN_KEY_LEN: usize = 24;
 pub const MAX_KEY_LEN: usize = 64;
 /// Length in bytes of a key made by [`SigningSecret::generate`].
 pub const GENERATED_KEY_LEN: usize = 32;
-
-/// Standard base64 that decodes with or without padding, as secrets are
-/// pasted by hand in both forms.
-pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// A symmetric key that signs webhooks (sender) or verifies them (receiver).
 ///
@@ -78,7 +69,7 @@ impl SigningSecret {
                 ),
             ));
         }
-        let mac = KeyedMac::new(&key)?;
+        let mac = KeyedMac::new(&key);
         Ok(Self { key, mac })
     }
 

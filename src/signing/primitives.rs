@@ -1,15 +1,14 @@
-//! Standard Webhooks signatures: the header names and the signing scheme.
+//! The Standard Webhooks primitives everything else signs and verifies with:
+//! header names, the keyed HMAC, the decimal timestamp and base64.
 //!
-//! A signature is `v1,` followed by the base64 of HMAC-SHA256, keyed with the
-//! secret, over `"{webhook-id}.{webhook-timestamp}.{body}"`. A header may carry
-//! several signatures separated by single spaces; a receiver accepts the
-//! message when any one of them matches one of its secrets.
+//! This module is the bottom of the crate's dependency graph: it imports
+//! nothing of hookshot's, so secrets, signing and verification can all sit
+//! on it without importing each other.
 
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-
-use crate::error::Error;
-use crate::secret::SigningSecret;
 
 /// Header carrying the message id, stable across retries: receivers
 /// de-duplicate on it.
@@ -31,18 +30,25 @@ pub const SIGNATURE_VERSION: &str = "v1";
 /// Length in bytes of an HMAC-SHA256 tag.
 pub(crate) const TAG_LEN: usize = 32;
 
+/// Standard base64 that decodes with or without padding, as secrets are
+/// pasted by hand in both forms.
+pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 /// HMAC-SHA256 with its key already absorbed, so that each message only pays
 /// for hashing the message itself.
 #[derive(Clone)]
 pub(crate) struct KeyedMac(Hmac<Sha256>);
 
 impl KeyedMac {
-    /// Absorbs `key`. Callers enforce the specification's key-length range;
-    /// HMAC itself accepts any length.
-    pub(crate) fn new(key: &[u8]) -> Result<Self, Error> {
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-            .map(Self)
-            .map_err(|_| Error::invalid("signing_secret", "HMAC-SHA256 refused the key length"))
+    /// Absorbs `key`. Callers enforce the specification's key-length range.
+    pub(crate) fn new(key: &[u8]) -> Self {
+        #[allow(clippy::expect_used)]
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+            .expect("HMAC takes keys of any length: longer ones are hashed, shorter padded");
+        Self(mac)
     }
 
     /// The tag over `"{msg_id}.{timestamp}.{payload}"`, fed piecewise so the
@@ -56,38 +62,6 @@ impl KeyedMac {
         mac.update(payload);
         mac.finalize().into_bytes().into()
     }
-}
-
-/// Signs one message with every secret in `secrets` and returns the
-/// `webhook-signature` header value: `v1,<sig>` entries separated by single
-/// spaces, in the order given.
-///
-/// Use it while a secret is being rotated: list the new secret first and the
-/// old ones still in their grace period after it.
-///
-/// ```
-/// use hookshot::{signature, SigningSecret};
-///
-/// let new: SigningSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse()?;
-/// let old: SigningSecret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".parse()?;
-/// let header = signature::sign_all([&new, &old], "msg_1", 1_700_000_000, b"{}");
-/// assert_eq!(header.split(' ').count(), 2);
-/// # Ok::<(), hookshot::Error>(())
-/// ```
-pub fn sign_all<'a>(
-    secrets: impl IntoIterator<Item = &'a SigningSecret>,
-    msg_id: &str,
-    timestamp: i64,
-    payload: &[u8],
-) -> String {
-    let mut header = String::new();
-    for secret in secrets {
-        if !header.is_empty() {
-            header.push(' ');
-        }
-        secret.sign_into(msg_id, timestamp, payload, &mut header);
-    }
-    header
 }
 
 /// Writes the decimal form of `value` into `buf` and returns it, without
@@ -113,6 +87,12 @@ pub(crate) fn decimal(value: i64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[start..]
 }
 
+/// [`decimal`] as text, for header values.
+pub(crate) fn decimal_str(value: i64, buf: &mut [u8; 20]) -> &str {
+    #[allow(clippy::expect_used)]
+    std::str::from_utf8(decimal(value, buf)).expect("decimal writes only ASCII digits and '-'")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +102,22 @@ mod tests {
         let mut buf = [0; 20];
         for value in [0, 7, 10, 1_700_000_000, -1, -42, i64::MAX, i64::MIN] {
             assert_eq!(decimal(value, &mut buf), value.to_string().as_bytes());
+            assert_eq!(decimal_str(value, &mut buf), value.to_string());
         }
+    }
+
+    #[test]
+    fn keyed_mac_matches_the_specification_vector() {
+        use base64::Engine as _;
+        let key = BASE64.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let tag = KeyedMac::new(&key).tag(
+            b"msg_p5jXN8AQM9LWM0D4loKWxJek",
+            b"1614265330",
+            br#"{"test": 2432232314}"#,
+        );
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD.encode(tag),
+            "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
     }
 }

@@ -10,12 +10,12 @@ use base64::Engine as _;
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
 
-use crate::error::Error;
-use crate::secret::{BASE64, SigningSecret};
-use crate::signature::{
-    KeyedMac, SIGNATURE_VERSION, SVIX_ID, SVIX_SIGNATURE, SVIX_TIMESTAMP, TAG_LEN, WEBHOOK_ID,
-    WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
+use super::primitives::{
+    BASE64, KeyedMac, SIGNATURE_VERSION, SVIX_ID, SVIX_SIGNATURE, SVIX_TIMESTAMP, TAG_LEN,
+    WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
 };
+use super::secret::SigningSecret;
+use crate::error::Error;
 
 /// How far a timestamp may be from the receiver's clock, either way, by
 /// default: five minutes, as the specification recommends.
