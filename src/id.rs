@@ -57,8 +57,9 @@ macro_rules! prefixed_id {
         }
 
         impl fmt::Display for $name {
+            /// The id's text, padded and aligned as the format asks.
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.pad(&self.0)
             }
         }
 
@@ -318,6 +319,14 @@ mod tests {
         let keys: Vec<u128> = made.iter().map(|id| key(id.as_str())).collect();
         assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "{keys:?}");
         assert_eq!(key("dlv_0000000000000000000000001z"), 63);
+    }
+
+    #[test]
+    fn display_honours_width_and_alignment() {
+        let id: EndpointId = "ep_00000000000000000000000001".parse().unwrap();
+        assert_eq!(format!("[{id:<32}]"), "[ep_00000000000000000000000001   ]");
+        assert_eq!(format!("[{id:>32}]"), "[   ep_00000000000000000000000001]");
+        assert_eq!(format!("[{id:.5}]"), "[ep_00]");
     }
 
     #[test]

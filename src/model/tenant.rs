@@ -59,8 +59,9 @@ impl FromStr for TenantId {
 }
 
 impl fmt::Display for TenantId {
+    /// The tenant's text, padded and aligned as the format asks.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
@@ -79,5 +80,17 @@ impl Serialize for TenantId {
 impl<'de> Deserialize<'de> for TenantId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Self::new(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_honours_width_and_alignment() {
+        let tenant = TenantId::new("acme").unwrap();
+        assert_eq!(format!("[{tenant:<6}]"), "[acme  ]");
+        assert_eq!(format!("[{tenant:>6}]"), "[  acme]");
     }
 }
