@@ -1,26 +1,5 @@
-//! Send webhooks the way the best platforms do.
-//!
-//! hookshot signs with the [Standard Webhooks] scheme (`webhook-id`,
-//! `webhook-timestamp`, `webhook-signature`; `whsec_` secrets; `v1,`
-//! HMAC-SHA256), so receivers that already verify Svix-style webhooks verify
-//! hookshot's unchanged.
-//!
-//! Built with `default-features = false`, the crate is only the signing and
-//! verification part a receiver needs: [`SigningSecret`] and [`Verifier`].
-//!
-//! ```
-//! use hookshot::{SigningSecret, Verifier};
-//!
-//! let secret = SigningSecret::generate()?;
-//! let body = br#"{"type":"invoice.paid"}"#;
-//! let signature = secret.sign("msg_1", 1_700_000_000, body);
-//!
-//! let verifier = Verifier::new(secret);
-//! verifier.verify_parts_at("msg_1", "1700000000", &signature, body, 1_700_000_010)?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
-//! [Standard Webhooks]: https://www.standardwebhooks.com/
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "registry")]
 pub mod clock;
@@ -61,7 +40,3 @@ pub use webhooks::{
     Config, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROTATION_GRACE,
     MAX_ROTATION_GRACE, Sent, Webhooks, WebhooksBuilder,
 };
-
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeDoctests;
