@@ -2,7 +2,8 @@
 //!
 //! Every fallible management operation returns [`Error`]. Its variants are the
 //! kinds an HTTP layer maps to status codes: [`Error::NotFound`] to 404,
-//! [`Error::InvalidInput`] to 400/422, [`Error::Conflict`] to 409 and
+//! [`Error::InvalidInput`] to 400/422, [`Error::Conflict`] to 409 (its
+//! [`ConflictKind`] says which conflict) and
 //! [`Error::Backend`] to 500/503. A failed delivery attempt is never an
 //! `Error`: it is recorded as data.
 
@@ -34,10 +35,16 @@ pub enum Error {
         /// Why the value was rejected, in words a user can act on.
         reason: String,
     },
-    /// The request conflicts with stored state, such as an idempotency key
-    /// reused with a different request.
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// The request conflicts with stored state; `kind` says which conflict
+    /// it is, so a caller or an HTTP layer can act on it without reading the
+    /// message.
+    #[error("conflict: {message}")]
+    Conflict {
+        /// Which conflict.
+        kind: ConflictKind,
+        /// What conflicted, in words.
+        message: String,
+    },
     /// The storage backend or the operating system failed.
     ///
     /// Check [`Error::is_transient`] before retrying.
@@ -59,6 +66,14 @@ impl Error {
         Self::InvalidInput {
             field: field.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::Conflict`] of `kind`.
+    pub fn conflict(kind: ConflictKind, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            kind,
+            message: message.into(),
         }
     }
 
@@ -96,5 +111,61 @@ impl Error {
                 ..
             }
         )
+    }
+}
+
+/// Which stored state an [`Error::Conflict`] ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConflictKind {
+    /// The idempotency key was used, within its window, for a different
+    /// request. Use a new key for a new request.
+    IdempotencyKeyReused,
+    /// The delivery has an attempt in flight. Asking again once the attempt
+    /// has ended may succeed.
+    DeliveryInFlight,
+    /// A record with the same id already exists.
+    DuplicateId,
+}
+
+impl ConflictKind {
+    /// A stable snake_case name, for error codes in API responses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::DeliveryInFlight => "delivery_in_flight",
+            Self::DuplicateId => "duplicate_id",
+        }
+    }
+}
+
+impl std::fmt::Display for ConflictKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_names_its_kind_apart_from_the_message() {
+        let e = Error::conflict(
+            ConflictKind::DeliveryInFlight,
+            "delivery dlv_1 is being attempted",
+        );
+        assert!(matches!(
+            e,
+            Error::Conflict {
+                kind: ConflictKind::DeliveryInFlight,
+                ..
+            }
+        ));
+        assert_eq!(e.to_string(), "conflict: delivery dlv_1 is being attempted");
+        assert_eq!(
+            ConflictKind::IdempotencyKeyReused.as_str(),
+            "idempotency_key_reused"
+        );
     }
 }

@@ -24,7 +24,7 @@ mod webhooks;
 
 #[cfg(feature = "dispatch")]
 pub use dispatcher::{Dispatcher, DispatcherConfig, DispatcherHandle};
-pub use error::{BoxError, Error};
+pub use error::{BoxError, ConflictKind, Error};
 #[cfg(feature = "registry")]
 pub use id::{DeliveryId, EndpointId, EventId};
 pub use signing::signature;

@@ -14,7 +14,7 @@ use hookshot::store::{
     CatalogStore, Claim, DeliveryStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted,
     Lease, Purged, Store,
 };
-use hookshot::{DeliveryId, EndpointId, Error, EventId};
+use hookshot::{ConflictKind, DeliveryId, EndpointId, Error, EventId};
 use tokio::sync::Mutex;
 
 #[derive(Debug, Default)]
@@ -129,7 +129,10 @@ impl EndpointStore for NaiveStore {
         }
         let id = &endpoint.endpoint.id;
         if endpoints.iter().any(|e| e.endpoint.id == *id) {
-            return Err(Error::Conflict(format!("endpoint {id} already exists")));
+            return Err(Error::conflict(
+                ConflictKind::DuplicateId,
+                format!("endpoint {id} already exists"),
+            ));
         }
         endpoints.push(endpoint);
         if let Some(record) = idempotency {
@@ -239,10 +242,10 @@ impl DeliveryStore for NaiveStore {
                 .iter()
                 .any(|d| tables.rows.iter().any(|r| r.delivery.id == d.id));
         if taken {
-            return Err(Error::Conflict(format!(
-                "event {} already exists",
-                event.id
-            )));
+            return Err(Error::conflict(
+                ConflictKind::DuplicateId,
+                format!("event {} already exists", event.id),
+            ));
         }
         tables.events.push(event);
         tables.rows.extend(deliveries.into_iter().map(Row::new));
@@ -395,7 +398,10 @@ impl DeliveryStore for NaiveStore {
             .find(|r| r.is(tenant, id))
             .ok_or_else(|| Error::not_found("delivery", id.as_str()))?;
         if row.lease.as_ref().is_some_and(|l| l.expires_at > now) {
-            return Err(Error::Conflict(format!("delivery {id} is being attempted")));
+            return Err(Error::conflict(
+                ConflictKind::DeliveryInFlight,
+                format!("delivery {id} is being attempted"),
+            ));
         }
         row.lease = None;
         row.delivery.queue_manual(now);

@@ -643,7 +643,7 @@ fn assert_not_found<T: fmt::Debug>(result: Result<T, Error>, what: &str) {
 #[track_caller]
 fn assert_conflict<T: fmt::Debug>(result: Result<T, Error>, what: &str) {
     match result {
-        Err(Error::Conflict(_)) => {}
+        Err(Error::Conflict { .. }) => {}
         other => panic!("{what}: expected Conflict, got {other:?}"),
     }
 }
@@ -2140,10 +2140,10 @@ pub async fn backend_failed_change_stores_nothing(store: Arc<dyn Store>) {
         .expect("insert");
     let refuse = |s: &mut StoredEndpoint| -> Result<(), Error> {
         s.endpoint.name = "half-done".into();
-        Err(Error::Conflict("refused by the change".into()))
+        Err(Error::invalid("name", "refused by the change"))
     };
     match store.update_endpoint(&t, &raw_id(1), &refuse).await {
-        Err(Error::Conflict(message)) => assert_eq!(message, "refused by the change"),
+        Err(Error::InvalidInput { reason, .. }) => assert_eq!(reason, "refused by the change"),
         other => panic!("a failing change returned {other:?}"),
     }
     assert_eq!(

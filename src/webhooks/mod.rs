@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, SystemClock, Timestamp};
-use crate::error::Error;
+use crate::error::{ConflictKind, Error};
 use crate::id::{EndpointId, IdGenerator};
 use crate::model::validate;
 use crate::model::{
@@ -607,8 +607,9 @@ fn answer<T: DeserializeOwned>(
         Inserted::Existing(first) if first.fingerprint == claim.fingerprint => {
             serde_json::from_str(&first.response).map_err(internal)
         }
-        Inserted::Existing(_) => Err(Error::Conflict(
-            "the idempotency key was already used for a different request".into(),
+        Inserted::Existing(_) => Err(Error::conflict(
+            ConflictKind::IdempotencyKeyReused,
+            "the idempotency key was already used for a different request",
         )),
     }
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::idempotency::IdempotencyTable;
 use super::{MemoryStore, read, write};
 use crate::clock::Timestamp;
-use crate::error::Error;
+use crate::error::{ConflictKind, Error};
 use crate::id::{self, DeliveryId, EndpointId, EventId, IdMap};
 use crate::model::{
     Attempt, Delivery, DeliveryFilter, DeliveryStatus, Direction, Event, PageRequest, TenantId,
@@ -247,10 +247,10 @@ impl DeliveryStore for MemoryStore {
                 .iter()
                 .any(|d| state.slots.contains_key(&id::key(d.id.as_str())))
         {
-            return Err(Error::Conflict(format!(
-                "event {} already exists",
-                event.id
-            )));
+            return Err(Error::conflict(
+                ConflictKind::DuplicateId,
+                format!("event {} already exists", event.id),
+            ));
         }
         if deliveries.is_empty() {
             state.childless.insert((event.created_at, key));
@@ -401,9 +401,10 @@ impl DeliveryStore for MemoryStore {
             .slot(tenant, id)
             .ok_or_else(|| Error::not_found("delivery", id.as_str()))?;
         if slot.held.as_ref().is_some_and(|h| h.lease.expires_at > now) {
-            return Err(Error::Conflict(format!(
-                "delivery {id} is being attempted right now"
-            )));
+            return Err(Error::conflict(
+                ConflictKind::DeliveryInFlight,
+                format!("delivery {id} is being attempted right now"),
+            ));
         }
         state
             .modify(id, |slot| {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::idempotency::IdempotencyTable;
 use super::{MemoryStore, read, write};
 use crate::clock::Timestamp;
-use crate::error::Error;
+use crate::error::{ConflictKind, Error};
 use crate::id::EndpointId;
 use crate::model::{Direction, EndpointFilter, PageRequest, StoredEndpoint, TenantId};
 use crate::store::{EndpointChange, EndpointStore, IdempotencyRecord, Inserted};
@@ -136,10 +136,10 @@ impl EndpointStore for MemoryStore {
             .entry(endpoint.endpoint.tenant.clone())
             .or_default();
         if tenant.all.contains_key(&endpoint.endpoint.id) {
-            return Err(Error::Conflict(format!(
-                "endpoint {} already exists",
-                endpoint.endpoint.id
-            )));
+            return Err(Error::conflict(
+                ConflictKind::DuplicateId,
+                format!("endpoint {} already exists", endpoint.endpoint.id),
+            ));
         }
         tenant.subscribers.add(&endpoint);
         tenant

@@ -7,7 +7,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use super::schema::DELIVERY_COLUMNS;
 use super::{PostgresStore, backend, corrupt, idempotency, is_unique_violation};
 use crate::clock::Timestamp;
-use crate::error::Error;
+use crate::error::{ConflictKind, Error};
 use crate::id::{DeliveryId, EndpointId, EventId};
 use crate::model::{
     Attempt, Delivery, DeliveryFilter, DeliveryStatus, Direction, Event, PageRequest, TenantId,
@@ -193,9 +193,10 @@ impl PostgresStore {
 
 fn conflict_or_backend(e: sqlx::Error, event: &EventId) -> Error {
     if is_unique_violation(&e) {
-        Error::Conflict(format!(
-            "event {event} or one of its deliveries already exists"
-        ))
+        Error::conflict(
+            ConflictKind::DuplicateId,
+            format!("event {event} or one of its deliveries already exists"),
+        )
     } else {
         backend("queueing an event")(e)
     }
@@ -584,7 +585,10 @@ impl PostgresStore {
             .fetch_one(self.pool())
             .await;
         match exists {
-            Ok(true) => Error::Conflict(format!("delivery {id} is being attempted right now")),
+            Ok(true) => Error::conflict(
+                ConflictKind::DeliveryInFlight,
+                format!("delivery {id} is being attempted right now"),
+            ),
             Ok(false) => Error::not_found("delivery", id.as_str()),
             Err(e) => backend("queueing a delivery by hand")(e),
         }

@@ -13,7 +13,7 @@ use sqlx::{Postgres, QueryBuilder};
 use super::deliveries::push_page;
 use super::{PostgresStore, backend, corrupt, idempotency, is_unique_violation};
 use crate::clock::Timestamp;
-use crate::error::Error;
+use crate::error::{ConflictKind, Error};
 use crate::id::EndpointId;
 use crate::model::{
     Endpoint, EndpointFilter, EndpointSecrets, EventType, PageRequest, RetiredSecret, StatusFilter,
@@ -127,7 +127,10 @@ impl EndpointStore for PostgresStore {
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    Error::Conflict(format!("endpoint {} already exists", endpoint.endpoint.id))
+                    Error::conflict(
+                        ConflictKind::DuplicateId,
+                        format!("endpoint {} already exists", endpoint.endpoint.id),
+                    )
                 } else {
                     backend("creating an endpoint")(e)
                 }
