@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use hookshot::clock::Timestamp;
 use hookshot::model::{
-    Attempt, Delivery, DeliveryFilter, DeliveryStatus, Direction, EndpointFilter, Event, EventType,
-    PageRequest, StoredEndpoint, TenantId,
+    Attempt, Delivery, DeliveryFilter, EndpointFilter, Event, EventType, PageRequest,
+    StoredEndpoint, TenantId,
 };
 use hookshot::store::{
-    CatalogStore, Claim, DeliveryStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted,
-    Lease, Purged, Store,
+    CatalogStore, Claim, DeliveryRecord, DeliveryStore, EndpointChange, EndpointStore,
+    IdempotencyRecord, Inserted, Lease, Purged, Store, apply_endpoint_change,
 };
 use hookshot::{ConflictKind, DeliveryId, EndpointId, Error, EventId};
 use tokio::sync::Mutex;
@@ -29,84 +29,21 @@ struct NaiveStore {
 #[derive(Debug, Default)]
 struct DeliveryTables {
     events: Vec<Event>,
-    rows: Vec<Row>,
+    rows: Vec<DeliveryRecord>,
     attempts: Vec<Attempt>,
 }
 
-/// A delivery and the lease a worker holds on it, if any.
-#[derive(Debug)]
-struct Row {
-    delivery: Delivery,
-    lease: Option<Lease>,
-    /// What the status was before the current claim, to go back to on
-    /// release or when the lease runs out.
-    status_before_claim: DeliveryStatus,
-}
-
-impl Row {
-    fn new(delivery: Delivery) -> Self {
-        let status_before_claim = delivery.status;
-        Self {
-            delivery,
-            lease: None,
-            status_before_claim,
-        }
-    }
-
-    /// When it can be claimed next: a leased row when its lease ends, a
-    /// queued one when its next attempt is due.
-    fn due_at(&self) -> Option<Timestamp> {
-        match &self.lease {
-            Some(lease) => Some(lease.expires_at),
-            None if self.delivery.status.is_queued() => self.delivery.next_attempt_at,
-            None => None,
-        }
-    }
-
-    fn is(&self, tenant: &TenantId, id: &DeliveryId) -> bool {
-        self.delivery.tenant == *tenant && self.delivery.id == *id
-    }
-
-    fn held_by(&self, lease: &Lease) -> bool {
-        self.lease.as_ref() == Some(lease)
-    }
-}
-
-fn same_key(a: &IdempotencyRecord, b: &IdempotencyRecord) -> bool {
-    a.tenant == b.tenant && a.scope == b.scope && a.key == b.key
-}
-
-/// The record that still holds `record`'s key when `record` is made.
+/// The record that still holds `incoming`'s key when `incoming` is made.
 fn live_record(
     records: &[IdempotencyRecord],
-    record: &IdempotencyRecord,
+    incoming: &IdempotencyRecord,
 ) -> Option<IdempotencyRecord> {
-    records
-        .iter()
-        .find(|r| same_key(r, record) && r.is_live_at(record.created_at))
-        .cloned()
+    records.iter().find(|r| r.answers(incoming)).cloned()
 }
 
 fn remember(records: &mut Vec<IdempotencyRecord>, record: IdempotencyRecord) {
-    records.retain(|r| !same_key(r, &record));
+    records.retain(|r| !r.same_key(&record));
     records.push(record);
-}
-
-/// The rows of a listing page: those beyond the page's anchor, in its
-/// direction, with one extra to tell whether more lie beyond.
-fn paged<T>(mut rows: Vec<T>, id: impl Fn(&T) -> &str, page: &PageRequest) -> Vec<T> {
-    let direction = page.direction();
-    rows.retain(|row| match (page.anchor(), direction) {
-        (None, _) => true,
-        (Some(anchor), Direction::Older) => id(row) < anchor,
-        (Some(anchor), Direction::Newer) => id(row) > anchor,
-    });
-    rows.sort_by(|a, b| id(a).cmp(id(b)));
-    if direction == Direction::Older {
-        rows.reverse();
-    }
-    rows.truncate(page.limit + 1);
-    rows
 }
 
 fn is(stored: &StoredEndpoint, tenant: &TenantId, id: &EndpointId) -> bool {
@@ -161,16 +98,8 @@ impl EndpointStore for NaiveStore {
             .iter_mut()
             .find(|e| is(e, tenant, id))
             .ok_or_else(|| Error::not_found("endpoint", id.as_str()))?;
-        let mut changed = slot.clone();
-        change(&mut changed)?;
-        if changed.endpoint.id != *id || changed.endpoint.tenant != *tenant {
-            return Err(Error::invalid(
-                "endpoint",
-                "the id and tenant cannot change",
-            ));
-        }
-        *slot = changed.clone();
-        Ok(changed)
+        *slot = apply_endpoint_change(slot, tenant, id, change)?;
+        Ok(slot.clone())
     }
 
     async fn list_endpoints(
@@ -185,7 +114,7 @@ impl EndpointStore for NaiveStore {
             .filter(|e| e.endpoint.tenant == *tenant && filter.matches(e))
             .cloned()
             .collect();
-        Ok(paged(rows, |e| e.endpoint.id.as_str(), page))
+        Ok(page.rows_of(rows, |e| e.endpoint.id.as_str()))
     }
 
     async fn subscribers(
@@ -240,7 +169,7 @@ impl DeliveryStore for NaiveStore {
         let taken = tables.events.iter().any(|e| e.id == event.id)
             || deliveries
                 .iter()
-                .any(|d| tables.rows.iter().any(|r| r.delivery.id == d.id));
+                .any(|d| tables.rows.iter().any(|r| r.delivery().id == d.id));
         if taken {
             return Err(Error::conflict(
                 ConflictKind::DuplicateId,
@@ -248,7 +177,9 @@ impl DeliveryStore for NaiveStore {
             ));
         }
         tables.events.push(event);
-        tables.rows.extend(deliveries.into_iter().map(Row::new));
+        tables
+            .rows
+            .extend(deliveries.into_iter().map(DeliveryRecord::new));
         if let Some(record) = idempotency {
             remember(&mut records, record);
         }
@@ -263,44 +194,22 @@ impl DeliveryStore for NaiveStore {
         limit: usize,
     ) -> Result<Vec<Claim>, Error> {
         let mut tables = self.deliveries.lock().await;
-        let mut due: Vec<(Timestamp, DeliveryId, usize)> = tables
-            .rows
-            .iter()
-            .enumerate()
-            .filter_map(|(i, row)| Some((row.due_at()?, row.delivery.id.clone(), i)))
-            .filter(|(at, _, _)| *at <= now)
-            .collect();
-        due.sort();
+        let DeliveryTables { events, rows, .. } = &mut *tables;
+        let mut due: Vec<&mut DeliveryRecord> = rows.iter_mut().filter(|r| r.is_due(now)).collect();
+        due.sort_by_key(|r| (r.due_at(), r.delivery().id.clone()));
         due.truncate(limit);
         let mut claims = Vec::with_capacity(due.len());
-        for (_, id, i) in due {
-            let lease = Lease {
-                delivery_id: id,
-                worker: worker.to_owned(),
-                expires_at: lease_until,
-            };
-            let row = &mut tables.rows[i];
-            // A row whose lease ran out keeps the status from before that
-            // claim.
-            if row.lease.is_none() {
-                row.status_before_claim = row.delivery.status;
-            }
-            row.lease = Some(lease.clone());
-            row.delivery.status = DeliveryStatus::Delivering;
-            let delivery = row.delivery.clone();
-            let event = tables
-                .events
+        for row in due {
+            let lease = row.claim(worker, lease_until);
+            let delivery = row.delivery().clone();
+            let event = events
                 .iter()
                 .find(|e| e.id == delivery.event_id)
                 .cloned()
                 .ok_or_else(|| {
                     Error::backend("claiming", false, format!("{} has no event", delivery.id))
                 })?;
-            claims.push(Claim {
-                delivery,
-                event,
-                lease,
-            });
+            claims.push(Claim::new(delivery, event, lease));
         }
         Ok(claims)
     }
@@ -312,28 +221,25 @@ impl DeliveryStore for NaiveStore {
         delivery: Delivery,
     ) -> Result<bool, Error> {
         let mut tables = self.deliveries.lock().await;
-        let Some(row) = tables.rows.iter_mut().find(|r| r.held_by(lease)) else {
+        let Some(row) = tables.rows.iter_mut().find(|r| r.holds(lease)) else {
             return Ok(false);
         };
-        row.delivery = delivery;
-        row.lease = None;
+        row.finish(lease, delivery);
         tables.attempts.push(attempt);
         Ok(true)
     }
 
     async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error> {
         let mut tables = self.deliveries.lock().await;
-        if let Some(row) = tables.rows.iter_mut().find(|r| r.held_by(lease)) {
-            row.lease = None;
-            row.delivery.status = row.status_before_claim;
-            row.delivery.next_attempt_at = Some(now);
+        for row in &mut tables.rows {
+            row.release(lease, now);
         }
         Ok(())
     }
 
     async fn next_due(&self) -> Result<Option<Timestamp>, Error> {
         let tables = self.deliveries.lock().await;
-        Ok(tables.rows.iter().filter_map(Row::due_at).min())
+        Ok(tables.rows.iter().filter_map(DeliveryRecord::due_at).min())
     }
 
     async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>, Error> {
@@ -352,7 +258,7 @@ impl DeliveryStore for NaiveStore {
     ) -> Result<Option<Delivery>, Error> {
         let tables = self.deliveries.lock().await;
         let row = tables.rows.iter().find(|r| r.is(tenant, id));
-        Ok(row.map(|r| r.delivery.clone()))
+        Ok(row.map(|r| r.delivery().clone()))
     }
 
     async fn attempts(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Vec<Attempt>, Error> {
@@ -378,11 +284,11 @@ impl DeliveryStore for NaiveStore {
         let rows: Vec<Delivery> = tables
             .rows
             .iter()
-            .map(|r| &r.delivery)
+            .map(DeliveryRecord::delivery)
             .filter(|d| d.tenant == *tenant && filter.matches(d))
             .cloned()
             .collect();
-        Ok(paged(rows, |d| d.id.as_str(), page))
+        Ok(page.rows_of(rows, |d| d.id.as_str()))
     }
 
     async fn requeue(
@@ -397,15 +303,7 @@ impl DeliveryStore for NaiveStore {
             .iter_mut()
             .find(|r| r.is(tenant, id))
             .ok_or_else(|| Error::not_found("delivery", id.as_str()))?;
-        if row.lease.as_ref().is_some_and(|l| l.expires_at > now) {
-            return Err(Error::conflict(
-                ConflictKind::DeliveryInFlight,
-                format!("delivery {id} is being attempted"),
-            ));
-        }
-        row.lease = None;
-        row.delivery.queue_manual(now);
-        Ok(row.delivery.clone())
+        row.requeue(now).cloned()
     }
 
     async fn requeue_failed(
@@ -418,13 +316,8 @@ impl DeliveryStore for NaiveStore {
         let mut tables = self.deliveries.lock().await;
         let mut count = 0;
         for row in &mut tables.rows {
-            let d = &row.delivery;
-            if d.tenant == *tenant
-                && d.status == DeliveryStatus::Failed
-                && d.created_at >= since
-                && endpoint.is_none_or(|e| *e == d.endpoint_id)
-            {
-                row.delivery.queue_manual(now);
+            if row.delivery().tenant == *tenant && row.is_failed_since(since, endpoint) {
+                row.requeue(now)?;
                 count += 1;
             }
         }
@@ -440,9 +333,8 @@ impl DeliveryStore for NaiveStore {
         let mut tables = self.deliveries.lock().await;
         let mut count = 0;
         for row in &mut tables.rows {
-            let d = &row.delivery;
-            if d.tenant == *tenant && d.endpoint_id == *endpoint && d.status.is_queued() {
-                row.delivery.fail(reason);
+            let d = row.delivery();
+            if d.tenant == *tenant && d.endpoint_id == *endpoint && row.fail_if_queued(reason) {
                 count += 1;
             }
         }
@@ -452,21 +344,17 @@ impl DeliveryStore for NaiveStore {
     async fn purge_finished(&self, before: Timestamp) -> Result<Purged, Error> {
         let mut records = self.idempotency.lock().await;
         let mut tables = self.deliveries.lock().await;
-        let finished_before = |row: &Row| {
-            let d = &row.delivery;
-            row.lease.is_none()
-                && d.status.is_final()
-                && d.last_attempt_at.unwrap_or(d.created_at) < before
-        };
-        let (old, kept): (Vec<Row>, Vec<Row>) = tables.rows.drain(..).partition(finished_before);
+        let finished_before =
+            |row: &DeliveryRecord| row.finished_at().is_some_and(|at| at < before);
+        let (old, kept): (Vec<_>, Vec<_>) = tables.rows.drain(..).partition(finished_before);
         tables.rows = kept;
         tables
             .attempts
-            .retain(|a| !old.iter().any(|row| row.delivery.id == a.delivery_id));
+            .retain(|a| !old.iter().any(|row| row.delivery().id == a.delivery_id));
         let DeliveryTables { events, rows, .. } = &mut *tables;
         let event_count = events.len();
         events.retain(|e| {
-            e.created_at >= before || rows.iter().any(|row| row.delivery.event_id == e.id)
+            e.created_at >= before || rows.iter().any(|row| row.delivery().event_id == e.id)
         });
         let record_count = records.len();
         records.retain(|r| r.is_live_at(before));

@@ -148,6 +148,31 @@ impl PageRequest {
     pub fn anchor(&self) -> Option<&str> {
         self.cursor.as_ref().map(|c| c.anchor.as_str())
     }
+
+    /// Whether the row with `id` lies beyond the anchor in the page's
+    /// direction.
+    pub fn admits(&self, id: &str) -> bool {
+        match (self.anchor(), self.direction()) {
+            (None, _) => true,
+            (Some(anchor), Direction::Older) => id < anchor,
+            (Some(anchor), Direction::Newer) => id > anchor,
+        }
+    }
+
+    /// What a store returns for this page out of `rows`, in any order: the
+    /// rows beyond the anchor, in the page's order, and at most
+    /// `limit + 1` of them (the extra one tells the caller more lie beyond).
+    /// For a backend without an index of its own; one with an index reads
+    /// the same rows straight from it.
+    pub fn rows_of<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> &str) -> Vec<T> {
+        rows.retain(|row| self.admits(id(row)));
+        rows.sort_by(|a, b| id(a).cmp(id(b)));
+        if self.direction() == Direction::Older {
+            rows.reverse();
+        }
+        rows.truncate(self.limit.saturating_add(1));
+        rows
+    }
 }
 
 impl Default for PageRequest {

@@ -7,6 +7,11 @@
 //! never read the wall clock: every time they compare against arrives as an
 //! argument.
 //!
+//! The rules about deliveries (when one is due, what a claim, release,
+//! manual retry or ended queue does to it) and about endpoint updates live
+//! in [`DeliveryRecord`] and [`apply_endpoint_change`]: a backend keeps the
+//! records and calls them, so it stores and never decides.
+//!
 //! Every backend, ours or yours, proves itself by running the conformance
 //! suite in [`conformance`] (feature `test-support`).
 
@@ -28,8 +33,10 @@ pub mod conformance;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod records;
 
 pub use memory::MemoryStore;
+pub use records::{DeliveryRecord, apply_endpoint_change};
 
 /// Wakes a dispatcher waiting for work; returns `false` once nobody waits
 /// any more, so that whoever calls it can stop.
@@ -197,6 +204,17 @@ pub struct Lease {
     pub expires_at: Timestamp,
 }
 
+impl Lease {
+    /// `worker`'s hold on `delivery_id` until `expires_at`.
+    pub fn new(delivery_id: DeliveryId, worker: impl Into<String>, expires_at: Timestamp) -> Self {
+        Self {
+            delivery_id,
+            worker: worker.into(),
+            expires_at,
+        }
+    }
+}
+
 /// A delivery claimed for an attempt, with its event and its lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
@@ -206,6 +224,17 @@ pub struct Claim {
     pub event: Event,
     /// The claim's lease.
     pub lease: Lease,
+}
+
+impl Claim {
+    /// A claim of `delivery`, of `event`, under `lease`.
+    pub fn new(delivery: Delivery, event: Event, lease: Lease) -> Self {
+        Self {
+            delivery,
+            event,
+            lease,
+        }
+    }
 }
 
 /// Keeps events, their deliveries and the attempts made, and hands out due

@@ -11,10 +11,10 @@ use super::{MemoryStore, read, write};
 use crate::clock::Timestamp;
 use crate::error::{ConflictKind, Error};
 use crate::id::{self, DeliveryId, EndpointId, EventId, IdMap};
-use crate::model::{
-    Attempt, Delivery, DeliveryFilter, DeliveryStatus, Direction, Event, PageRequest, TenantId,
+use crate::model::{Attempt, Delivery, DeliveryFilter, Direction, Event, PageRequest, TenantId};
+use crate::store::{
+    Claim, DeliveryRecord, DeliveryStore, IdempotencyRecord, Inserted, Lease, Purged,
 };
-use crate::store::{Claim, DeliveryStore, IdempotencyRecord, Inserted, Lease, Purged};
 
 #[derive(Debug, Default)]
 pub(super) struct Deliveries {
@@ -44,47 +44,16 @@ struct StoredEvent {
 
 #[derive(Debug)]
 struct Slot {
-    delivery: Delivery,
-    /// Boxed: most deliveries are not leased, and a pending one should cost
-    /// as little as possible.
-    held: Option<Box<Held>>,
+    record: DeliveryRecord,
     /// Attempts so far, oldest first.
     attempts: Vec<Attempt>,
-}
-
-#[derive(Debug)]
-struct Held {
-    lease: Lease,
-    status_before: DeliveryStatus,
-}
-
-impl Slot {
-    /// When the slot is next claimable.
-    fn due_at(&self) -> Option<Timestamp> {
-        match &self.held {
-            Some(held) => Some(held.lease.expires_at),
-            None if self.delivery.status.is_queued() => self.delivery.next_attempt_at,
-            None => None,
-        }
-    }
-
-    /// When the slot, if final, was last active: what purging goes by.
-    fn finished_at(&self) -> Option<Timestamp> {
-        let delivery = &self.delivery;
-        (self.held.is_none() && delivery.status.is_final())
-            .then(|| delivery.last_attempt_at.unwrap_or(delivery.created_at))
-    }
-
-    fn holds(&self, lease: &Lease) -> bool {
-        self.held.as_ref().is_some_and(|held| held.lease == *lease)
-    }
 }
 
 impl Deliveries {
     fn slot(&self, tenant: &TenantId, id: &DeliveryId) -> Option<&Slot> {
         self.slots
             .get(&id::key(id.as_str()))
-            .filter(|s| s.delivery.tenant == *tenant)
+            .filter(|s| s.record.delivery().tenant == *tenant)
     }
 
     /// Changes one slot, keeping the due and finished indexes in step.
@@ -92,40 +61,37 @@ impl Deliveries {
     fn modify<T>(&mut self, id: &DeliveryId, change: impl FnOnce(&mut Slot) -> T) -> Option<T> {
         let key = id::key(id.as_str());
         let slot = self.slots.get_mut(&key)?;
-        if let Some(at) = slot.due_at() {
+        if let Some(at) = slot.record.due_at() {
             self.due.remove(&(at, key));
         }
-        if let Some(at) = slot.finished_at() {
+        if let Some(at) = slot.record.finished_at() {
             self.finished.remove(&(at, key));
         }
         let out = change(slot);
-        if let Some(at) = slot.due_at() {
+        if let Some(at) = slot.record.due_at() {
             self.due.insert((at, key));
         }
-        if let Some(at) = slot.finished_at() {
+        if let Some(at) = slot.record.finished_at() {
             self.finished.insert((at, key));
         }
         Some(out)
     }
 
     fn insert(&mut self, delivery: Delivery) {
-        let slot = Slot {
-            delivery,
-            held: None,
-            attempts: Vec::new(),
-        };
-        let key = id::key(slot.delivery.id.as_str());
-        if let Some(at) = slot.due_at() {
+        let key = id::key(delivery.id.as_str());
+        self.by_tenant
+            .entry(delivery.tenant.clone())
+            .or_default()
+            .insert(delivery.id.clone());
+        let record = DeliveryRecord::new(delivery);
+        if let Some(at) = record.due_at() {
             self.due.insert((at, key));
         }
-        if let Some(at) = slot.finished_at() {
+        if let Some(at) = record.finished_at() {
             self.finished.insert((at, key));
         }
-        self.by_tenant
-            .entry(slot.delivery.tenant.clone())
-            .or_default()
-            .insert(slot.delivery.id.clone());
-        self.slots.insert(key, slot);
+        let attempts = Vec::new();
+        self.slots.insert(key, Slot { record, attempts });
     }
 
     /// Leases the delivery with `key`, just taken off the due index, to
@@ -139,23 +105,8 @@ impl Deliveries {
         let Some(slot) = self.slots.get_mut(&key) else {
             return Ok(None);
         };
-        let lease = Lease {
-            delivery_id: slot.delivery.id.clone(),
-            worker: worker.to_owned(),
-            expires_at: lease_until,
-        };
-        let status_before = match slot.held.take() {
-            // A lease that ran out: its worker is gone, so the delivery
-            // returns to what it was before that claim.
-            Some(expired) => expired.status_before,
-            None => slot.delivery.status,
-        };
-        slot.held = Some(Box::new(Held {
-            lease: lease.clone(),
-            status_before,
-        }));
-        slot.delivery.status = DeliveryStatus::Delivering;
-        let delivery = slot.delivery.clone();
+        let lease = slot.record.claim(worker, lease_until);
+        let delivery = slot.record.delivery().clone();
         self.due.insert((lease_until, key));
         let event = self.events.get(&id::key(delivery.event_id.as_str()));
         let Some(event) = event.map(|stored| stored.event.clone()) else {
@@ -165,11 +116,7 @@ impl Deliveries {
                 format!("delivery {} refers to a missing event", delivery.id),
             ));
         };
-        Ok(Some(Claim {
-            delivery,
-            event,
-            lease,
-        }))
+        Ok(Some(Claim::new(delivery, event, lease)))
     }
 
     /// Removes finished deliveries last active before `before`, then the
@@ -181,7 +128,7 @@ impl Deliveries {
         for entry in &old {
             self.finished.remove(entry);
             if let Some(slot) = self.slots.remove(&entry.1) {
-                self.forget(&slot.delivery);
+                self.forget(slot.record.delivery());
             }
         }
         let childless: Vec<(Timestamp, u128)> = self.childless.range(..cut).copied().collect();
@@ -212,14 +159,14 @@ impl Deliveries {
     }
 
     /// Ids of `tenant`'s deliveries for which `pick` holds.
-    fn select(&self, tenant: &TenantId, pick: impl Fn(&Delivery) -> bool) -> Vec<DeliveryId> {
+    fn select(&self, tenant: &TenantId, pick: impl Fn(&DeliveryRecord) -> bool) -> Vec<DeliveryId> {
         self.by_tenant
             .get(tenant)
             .into_iter()
             .flatten()
             .filter(|id| {
                 let slot = self.slots.get(&id::key(id.as_str()));
-                slot.is_some_and(|s| pick(&s.delivery))
+                slot.is_some_and(|s| pick(&s.record))
             })
             .cloned()
             .collect()
@@ -309,11 +256,9 @@ impl DeliveryStore for MemoryStore {
     ) -> Result<bool, Error> {
         let mut state = write(&self.deliveries);
         let recorded = state.modify(&lease.delivery_id, |slot| {
-            if !slot.holds(lease) {
+            if !slot.record.finish(lease, delivery) {
                 return false;
             }
-            slot.held = None;
-            slot.delivery = delivery;
             // Most deliveries get one attempt; room for four would stay
             // allocated, unused, for as long as the history is kept.
             slot.attempts.reserve_exact(1);
@@ -325,14 +270,7 @@ impl DeliveryStore for MemoryStore {
 
     async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error> {
         let mut state = write(&self.deliveries);
-        state.modify(&lease.delivery_id, |slot| {
-            if slot.holds(lease)
-                && let Some(held) = slot.held.take()
-            {
-                slot.delivery.status = held.status_before;
-                slot.delivery.next_attempt_at = Some(now);
-            }
-        });
+        state.modify(&lease.delivery_id, |slot| slot.record.release(lease, now));
         Ok(())
     }
 
@@ -356,7 +294,7 @@ impl DeliveryStore for MemoryStore {
     ) -> Result<Option<Delivery>, Error> {
         Ok(read(&self.deliveries)
             .slot(tenant, id)
-            .map(|s| s.delivery.clone()))
+            .map(|s| s.record.delivery().clone()))
     }
 
     async fn attempts(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Vec<Attempt>, Error> {
@@ -383,7 +321,7 @@ impl DeliveryStore for MemoryStore {
         };
         Ok(range
             .filter_map(|id| state.slots.get(&id::key(id.as_str())))
-            .map(|slot| &slot.delivery)
+            .map(|slot| slot.record.delivery())
             .filter(|d| filter.matches(d))
             .take(page.limit + 1)
             .cloned()
@@ -397,22 +335,12 @@ impl DeliveryStore for MemoryStore {
         now: Timestamp,
     ) -> Result<Delivery, Error> {
         let mut state = write(&self.deliveries);
-        let slot = state
-            .slot(tenant, id)
-            .ok_or_else(|| Error::not_found("delivery", id.as_str()))?;
-        if slot.held.as_ref().is_some_and(|h| h.lease.expires_at > now) {
-            return Err(Error::conflict(
-                ConflictKind::DeliveryInFlight,
-                format!("delivery {id} is being attempted right now"),
-            ));
+        if state.slot(tenant, id).is_none() {
+            return Err(Error::not_found("delivery", id.as_str()));
         }
         state
-            .modify(id, |slot| {
-                slot.held = None;
-                slot.delivery.queue_manual(now);
-                slot.delivery.clone()
-            })
-            .ok_or_else(|| Error::not_found("delivery", id.as_str()))
+            .modify(id, |slot| slot.record.requeue(now).cloned())
+            .ok_or_else(|| Error::not_found("delivery", id.as_str()))?
     }
 
     async fn requeue_failed(
@@ -423,13 +351,9 @@ impl DeliveryStore for MemoryStore {
         now: Timestamp,
     ) -> Result<u64, Error> {
         let mut state = write(&self.deliveries);
-        let ids = state.select(tenant, |d| {
-            d.status == DeliveryStatus::Failed
-                && d.created_at >= since
-                && endpoint.is_none_or(|e| *e == d.endpoint_id)
-        });
+        let ids = state.select(tenant, |r| r.is_failed_since(since, endpoint));
         for id in &ids {
-            state.modify(id, |slot| slot.delivery.queue_manual(now));
+            state.modify(id, |slot| slot.record.requeue(now).map(drop));
         }
         Ok(ids.len() as u64)
     }
@@ -455,12 +379,13 @@ impl DeliveryStore for MemoryStore {
         reason: &str,
     ) -> Result<u64, Error> {
         let mut state = write(&self.deliveries);
-        let ids = state.select(tenant, |d| {
-            d.status.is_queued() && d.endpoint_id == *endpoint
-        });
+        let ids = state.select(tenant, |r| r.delivery().endpoint_id == *endpoint);
+        let mut ended = 0;
         for id in &ids {
-            state.modify(id, |slot| slot.delivery.fail(reason));
+            if state.modify(id, |slot| slot.record.fail_if_queued(reason)) == Some(true) {
+                ended += 1;
+            }
         }
-        Ok(ids.len() as u64)
+        Ok(ended)
     }
 }

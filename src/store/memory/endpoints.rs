@@ -12,7 +12,9 @@ use crate::clock::Timestamp;
 use crate::error::{ConflictKind, Error};
 use crate::id::EndpointId;
 use crate::model::{Direction, EndpointFilter, PageRequest, StoredEndpoint, TenantId};
-use crate::store::{EndpointChange, EndpointStore, IdempotencyRecord, Inserted};
+use crate::store::{
+    EndpointChange, EndpointStore, IdempotencyRecord, Inserted, apply_endpoint_change,
+};
 
 #[derive(Debug, Default)]
 pub(super) struct Endpoints {
@@ -176,17 +178,10 @@ impl EndpointStore for MemoryStore {
         change: EndpointChange<'_>,
     ) -> Result<StoredEndpoint, Error> {
         let mut state = write(&self.endpoints);
-        let mut updated = state
+        let current = state
             .live(tenant, id)
-            .map(|stored| StoredEndpoint::clone(stored))
             .ok_or_else(|| Error::not_found("endpoint", id.as_str()))?;
-        change(&mut updated)?;
-        if updated.endpoint.id != *id || updated.endpoint.tenant != *tenant {
-            return Err(Error::invalid(
-                "endpoint",
-                "an update may not change the id or tenant",
-            ));
-        }
+        let updated = apply_endpoint_change(current, tenant, id, change)?;
         let entry = state
             .tenants
             .get_mut(tenant)
