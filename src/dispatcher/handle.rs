@@ -33,6 +33,12 @@ impl DispatcherHandle {
 impl Dispatcher {
     /// Runs the worker pool on the current tokio runtime until
     /// [`DispatcherHandle::shutdown`].
+    ///
+    /// The pool starts on new work at once when this process sends
+    /// ([`Webhooks::on_send`](crate::Webhooks::on_send)) or the store says
+    /// some was queued ([`crate::store::DeliveryStore::watch_new_work`]),
+    /// and otherwise looks every
+    /// [`poll_interval`](super::DispatcherConfig::poll_interval).
     pub fn spawn(&self) -> DispatcherHandle {
         let (stop, stopped) = watch::channel(None);
         let inner = Arc::clone(&self.inner);

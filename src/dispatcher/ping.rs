@@ -12,6 +12,10 @@ use crate::model::{AttemptOutcome, TenantId};
 /// The event type of [`Dispatcher::ping`]'s test event.
 pub const TEST_EVENT_TYPE: &str = "webhook.test";
 
+/// The data of [`Dispatcher::ping`]'s test event.
+const TEST_EVENT_DATA: &str =
+    r#"{"message":"A test event from hookshot: this endpoint is reachable."}"#;
+
 /// The outcome of [`Dispatcher::ping`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PingOutcome {
@@ -59,7 +63,9 @@ impl Inner {
             .await?
             .ok_or_else(|| Error::not_found("endpoint", endpoint_id.as_str()))?;
         let now = self.clock.now();
-        let event = self.webhooks.test_event(tenant, now);
+        let event =
+            self.webhooks
+                .new_event(tenant, TEST_EVENT_TYPE, TEST_EVENT_DATA.to_owned(), now);
         let started = tokio::time::Instant::now();
         let result = match request(&stored, &event, now) {
             Ok(request) => self.transport.send(request).await,

@@ -201,9 +201,9 @@ pub struct Webhooks {
     wakers: Wakers,
 }
 
-/// Callbacks run after `send` queued deliveries, so a dispatcher in this
+/// Callbacks run after `send` queued deliveries, so a worker in this
 /// process starts on them at once instead of at its next poll. One that
-/// returns `false` (its dispatcher has stopped) is dropped.
+/// returns `false` (its worker has stopped) is dropped.
 #[derive(Default)]
 struct Wakers(std::sync::Mutex<Vec<Wake>>);
 
