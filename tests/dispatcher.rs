@@ -1067,3 +1067,19 @@ async fn a_send_waker_is_dropped_once_it_says_it_is_done() {
     }
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn dispatchers_with_the_same_jitter_still_get_their_own_worker_ids() {
+    let setup = Setup::with_transport(Scripted::always(200)).await;
+    let build = || {
+        Dispatcher::builder(setup.webhooks.clone())
+            .transport(Scripted::always(200))
+            .random(Arc::new(NoJitter))
+    };
+    let other = build().build().unwrap();
+    assert_ne!(setup.dispatcher.worker_id(), other.worker_id());
+    assert!(!other.worker_id().is_empty());
+
+    let named = build().worker_id("billing-1").build().unwrap();
+    assert_eq!(named.worker_id(), "billing-1");
+}

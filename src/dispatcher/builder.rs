@@ -73,7 +73,11 @@ impl DispatcherBuilder {
         self
     }
 
-    /// Names this worker in leases (a random name by default).
+    /// Names this dispatcher in leases. The default is drawn from the
+    /// operating system's randomness, not from [`random`](Self::random), so
+    /// that dispatchers sharing a fixed jitter source are still told apart.
+    /// A name given here must be unique among the dispatchers sharing a
+    /// store.
     pub fn worker_id(mut self, id: impl Into<String>) -> Self {
         self.worker_id = Some(id.into());
         self
@@ -84,7 +88,9 @@ impl DispatcherBuilder {
     /// # Errors
     /// [`Error::InvalidInput`] for a zero concurrency, a lease shorter than
     /// the longest attempt, or a zero purge interval with history to purge;
-    /// [`Error::Backend`] if the default transport cannot be built.
+    /// [`Error::Backend`] if the default transport cannot be built, or if
+    /// the operating system cannot supply the randomness of a default
+    /// worker id.
     pub fn build(self) -> Result<Dispatcher, Error> {
         let config = self.config;
         config.validate()?;
@@ -94,10 +100,7 @@ impl DispatcherBuilder {
         };
         let worker_id = match self.worker_id {
             Some(id) => id,
-            None => format!(
-                "worker-{:016x}",
-                (self.random.next_unit() * 2f64.powi(53)) as u64
-            ),
+            None => random_worker_id()?,
         };
         Ok(Dispatcher {
             inner: Arc::new(Inner {
@@ -119,4 +122,15 @@ impl DispatcherBuilder {
             }),
         })
     }
+}
+
+/// A lease name no other dispatcher has. Leases are told apart by their
+/// worker's name, so two dispatchers sharing one could record each other's
+/// attempts: the name cannot come from the injected jitter source, which
+/// tests fix.
+fn random_worker_id() -> Result<String, Error> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::backend("reading the OS random number generator", true, e))?;
+    Ok(format!("worker-{:016x}", u64::from_le_bytes(bytes)))
 }

@@ -81,6 +81,14 @@ impl Dispatcher {
     pub fn config(&self) -> &DispatcherConfig {
         &self.inner.config
     }
+
+    /// The name this dispatcher holds its leases under
+    /// ([`Lease::worker`](crate::store::Lease::worker)): the one given to
+    /// [`DispatcherBuilder::worker_id`], or else one drawn from the
+    /// operating system's randomness, so no two dispatchers share it.
+    pub fn worker_id(&self) -> &str {
+        &self.inner.worker_id
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
