@@ -29,8 +29,7 @@ pub(super) fn request(
             HeaderValue::try_from(value.as_str()).map_err(|_| invalid("a custom header value"))?;
         headers.insert(name, value);
     }
-    let [id, timestamp, signature] =
-        webhook_headers(stored, event, now).map_err(|_| invalid("the event id"))?;
+    let [id, timestamp, signature] = webhook_headers(stored, event, now);
     headers.insert(HeaderName::from_static(signature::WEBHOOK_ID), id);
     headers.insert(
         HeaderName::from_static(signature::WEBHOOK_TIMESTAMP),
@@ -55,17 +54,12 @@ pub(super) fn request(
 /// The `webhook-id`, `webhook-timestamp` and `webhook-signature` values,
 /// cut from one buffer: the HTTP client copies a request's headers, and
 /// values that share a buffer are copied without allocating.
-fn webhook_headers(
-    stored: &StoredEndpoint,
-    event: &Event,
-    now: Timestamp,
-) -> Result<[HeaderValue; 3], http::header::InvalidHeaderValue> {
+fn webhook_headers(stored: &StoredEndpoint, event: &Event, now: Timestamp) -> [HeaderValue; 3] {
     /// `v1,`, 44 characters of base64 and a separating space.
     const SIGNATURE_LEN: usize = 48;
     let timestamp = now.unix_secs();
     let mut digits = [0; 20];
-    let timestamp_text =
-        std::str::from_utf8(signature::decimal(timestamp, &mut digits)).unwrap_or_default();
+    let timestamp_text = decimal_text(timestamp, &mut digits);
     let id = event.id.as_str();
     let mut text = String::with_capacity(id.len() + timestamp_text.len() + SIGNATURE_LEN);
     text.push_str(id);
@@ -80,11 +74,27 @@ fn webhook_headers(
     let mut values = Bytes::from(text);
     let id = values.split_to(id.len());
     let timestamp = values.split_to(timestamp_text.len());
-    Ok([
-        HeaderValue::from_maybe_shared(id)?,
-        HeaderValue::from_maybe_shared(timestamp)?,
-        HeaderValue::from_maybe_shared(values)?,
-    ])
+    [
+        header_value(id),
+        header_value(timestamp),
+        header_value(values),
+    ]
+}
+
+/// `value` in decimal, written into `digits`.
+#[allow(clippy::expect_used)]
+fn decimal_text(value: i64, digits: &mut [u8; 20]) -> &str {
+    std::str::from_utf8(signature::decimal(value, digits))
+        .expect("decimal digits and a minus sign are ASCII")
+}
+
+/// A header value of text this crate made: an event id (only ever generated
+/// or parsed as prefixed base32), decimal digits, or `v1,` signatures in
+/// base64 separated by spaces.
+#[allow(clippy::expect_used)]
+fn header_value(text: Bytes) -> HeaderValue {
+    HeaderValue::from_maybe_shared(text)
+        .expect("ids, digits and base64 signatures are visible ASCII")
 }
 
 /// Lets the event's shared body go out without copying it per attempt.
