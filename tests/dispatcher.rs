@@ -387,6 +387,28 @@ async fn gone_disables_the_endpoint_and_ends_its_queue() {
 }
 
 #[tokio::test]
+async fn gone_still_records_when_the_endpoint_was_last_tried() {
+    let setup = Setup::with_transport(Scripted::always(410)).await;
+    let (endpoint, _) = setup.endpoint("https://receiver.example/hooks").await;
+    setup.send().await;
+    let tried_at = setup.clock.now();
+
+    assert_eq!(setup.round().await, 1);
+
+    let endpoint = setup
+        .webhooks
+        .endpoint(&setup.tenant, &endpoint)
+        .await
+        .unwrap();
+    assert!(
+        matches!(endpoint.status, EndpointStatus::Disabled { .. }),
+        "{:?}",
+        endpoint.status
+    );
+    assert_eq!(endpoint.last_triggered_at, Some(tried_at));
+}
+
+#[tokio::test]
 async fn retry_after_is_honoured_and_capped() {
     let setup = Setup::http_with(|c| c.retry_after_cap = Duration::from_secs(3600)).await;
     let script = vec![

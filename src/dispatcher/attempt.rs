@@ -94,6 +94,7 @@ impl Inner {
                     endpoint.tenant.clone(),
                     endpoint.id.clone(),
                     "the endpoint answered 410 Gone".into(),
+                    started_at,
                 )
                 .await;
                 return;

@@ -74,8 +74,15 @@ impl Inner {
         }
     }
 
-    /// Disables an endpoint, ends its queued deliveries and says so.
-    pub(super) async fn disable(&self, tenant: TenantId, endpoint_id: EndpointId, reason: String) {
+    /// Disables an endpoint because of its answer to the attempt started
+    /// at `tried_at`, ends its queued deliveries and says so.
+    pub(super) async fn disable(
+        &self,
+        tenant: TenantId,
+        endpoint_id: EndpointId,
+        reason: String,
+        tried_at: Timestamp,
+    ) {
         let now = self.clock.now();
         let status_reason = reason.clone();
         let change = move |stored: &mut StoredEndpoint| {
@@ -83,6 +90,7 @@ impl Inner {
                 reason: status_reason.clone(),
                 since: now,
             };
+            stored.endpoint.last_triggered_at = Some(tried_at);
             stored.endpoint.updated_at = now;
             Ok(())
         };
