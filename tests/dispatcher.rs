@@ -17,7 +17,7 @@ use hookshot::clock::{Clock, ManualClock};
 use hookshot::dispatcher::{Dispatcher, DispatcherConfig};
 use hookshot::model::{
     AttemptOutcome, DeliveryFilter, DeliveryStatus, EndpointStatus, EventType, NewEndpoint,
-    PageRequest, TenantId, Trigger,
+    PageRequest, TenantId, Trigger, UpdateEndpoint,
 };
 use hookshot::observer::{Notice, Observer};
 use hookshot::retry::Random;
@@ -800,6 +800,63 @@ async fn endpoints_failing_for_the_whole_window_are_disabled() {
     // Its queued retries end with it.
     let page = setup.with_status(DeliveryStatus::Retrying).await;
     assert!(page.is_empty(), "{page:?}");
+}
+
+#[tokio::test]
+async fn a_re_enabled_endpoint_gets_a_whole_new_failure_window() {
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+    let setup = Setup::with_transport(Scripted::always(500)).await;
+    let window = setup.dispatcher.config().auto_disable_after;
+    let (endpoint, _) = setup.endpoint("https://receiver.example/hooks").await;
+    let disabled = || async {
+        let read = setup
+            .webhooks
+            .endpoint(&setup.tenant, &endpoint)
+            .await
+            .unwrap();
+        matches!(read.status, EndpointStatus::Disabled { .. })
+    };
+    let fail_once = || async {
+        setup.send().await;
+        setup.round().await;
+    };
+
+    // Failing every day for the whole window, then once more: disabled.
+    let started = setup.clock.now();
+    while setup.clock.now().duration_since(started) < window {
+        fail_once().await;
+        setup.clock.advance(DAY);
+    }
+    fail_once().await;
+    assert!(disabled().await, "failing for the whole window disables");
+
+    setup
+        .webhooks
+        .update_endpoint(
+            &setup.tenant,
+            &endpoint,
+            UpdateEndpoint::new().enabled(true),
+        )
+        .await
+        .unwrap();
+    fail_once().await;
+    assert!(
+        !disabled().await,
+        "a first failure after re-enabling is not a whole window"
+    );
+
+    setup.clock.advance(window - SECOND);
+    fail_once().await;
+    assert!(
+        !disabled().await,
+        "the new window runs from the first failure after re-enabling"
+    );
+    setup.clock.advance(SECOND);
+    fail_once().await;
+    assert!(
+        disabled().await,
+        "failing for the whole new window disables"
+    );
 }
 
 #[tokio::test]

@@ -461,7 +461,12 @@ impl Webhooks {
             set(&mut endpoint.headers, &headers);
             set(&mut endpoint.metadata, &update.metadata);
             match (update.enabled, endpoint.is_active()) {
-                (Some(true), false) => endpoint.status = EndpointStatus::Active,
+                (Some(true), false) => {
+                    endpoint.status = EndpointStatus::Active;
+                    // Whatever failures disabled it are its owner's to have
+                    // dealt with: from now it gets a whole failure window.
+                    stored.failing_since = None;
+                }
                 (Some(false), true) => {
                     endpoint.status = EndpointStatus::Disabled {
                         reason: "disabled by the application".into(),
