@@ -618,6 +618,32 @@ async fn shutdown_gives_back_what_it_could_not_finish() {
     assert_eq!(delivery.attempts, 0);
 }
 
+#[tokio::test]
+async fn dropping_the_handle_stops_the_dispatcher() {
+    /// Lets every other task on this single-threaded runtime run a while.
+    async fn settle() {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let transport = Scripted::always(200);
+    let setup = Setup::with_transport(transport.clone()).await;
+    setup.endpoint("https://receiver.example/hooks").await;
+    let handle = setup.dispatcher.spawn();
+    settle().await;
+
+    drop(handle);
+    settle().await;
+    setup.send().await;
+    settle().await;
+
+    assert!(
+        transport.requests.lock().unwrap().is_empty(),
+        "a dispatcher whose handle was dropped still claims work"
+    );
+    assert_eq!(setup.round().await, 1, "the send is left due, not leased");
+}
+
 // ------------------------------------------------------- scripted transport
 
 /// Answers from a script without any network; counts attempts in flight.

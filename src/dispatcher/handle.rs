@@ -8,6 +8,10 @@ use tokio::sync::{Notify, watch};
 use super::Dispatcher;
 
 /// Controls a running dispatcher; see [`Dispatcher::spawn`].
+///
+/// Dropping it stops the dispatcher as [`shutdown`](Self::shutdown) with a
+/// zero deadline would: attempts in flight are cut off and their
+/// deliveries given back, due again at once.
 #[derive(Debug)]
 pub struct DispatcherHandle {
     stop: watch::Sender<Option<Duration>>,
@@ -39,6 +43,7 @@ impl Dispatcher {
     /// some was queued ([`crate::store::DeliveryStore::watch_new_work`]),
     /// and otherwise looks every
     /// [`poll_interval`](super::DispatcherConfig::poll_interval).
+    #[must_use = "dropping the handle stops the dispatcher"]
     pub fn spawn(&self) -> DispatcherHandle {
         let (stop, stopped) = watch::channel(None);
         let inner = Arc::clone(&self.inner);

@@ -50,7 +50,10 @@ impl Inner {
             workers.spawn(Arc::clone(&self).work(Arc::clone(&pool), index));
         }
         loop {
-            if stop.borrow().is_some() {
+            // A dropped handle closes the channel, which leaves
+            // `stop.changed()` ready for good: stopping is the only way
+            // not to spin.
+            if stop.borrow().is_some() || stop.has_changed().is_err() {
                 break;
             }
             if self.hand_out(&pool).await {
@@ -73,6 +76,8 @@ impl Inner {
             purging.abort();
         }
         pool.stop();
+        // No deadline means the handle was dropped: nobody waits any more, so
+        // attempts in flight are cut off and given back at once.
         let deadline = (*stop.borrow()).unwrap_or_default();
         self.drain(workers, &pool, deadline).await;
     }
