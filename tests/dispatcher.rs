@@ -17,7 +17,7 @@ use hookshot::clock::{Clock, ManualClock};
 use hookshot::dispatcher::{Dispatcher, DispatcherConfig};
 use hookshot::model::{
     AttemptOutcome, DeliveryFilter, DeliveryStatus, EndpointStatus, EventType, NewEndpoint,
-    PageRequest, TenantId, Trigger,
+    PageRequest, TenantId, Trigger, UpdateEndpoint,
 };
 use hookshot::observer::{Notice, Observer};
 use hookshot::retry::Random;
@@ -387,6 +387,28 @@ async fn gone_disables_the_endpoint_and_ends_its_queue() {
 }
 
 #[tokio::test]
+async fn gone_still_records_when_the_endpoint_was_last_tried() {
+    let setup = Setup::with_transport(Scripted::always(410)).await;
+    let (endpoint, _) = setup.endpoint("https://receiver.example/hooks").await;
+    setup.send().await;
+    let tried_at = setup.clock.now();
+
+    assert_eq!(setup.round().await, 1);
+
+    let endpoint = setup
+        .webhooks
+        .endpoint(&setup.tenant, &endpoint)
+        .await
+        .unwrap();
+    assert!(
+        matches!(endpoint.status, EndpointStatus::Disabled { .. }),
+        "{:?}",
+        endpoint.status
+    );
+    assert_eq!(endpoint.last_triggered_at, Some(tried_at));
+}
+
+#[tokio::test]
 async fn retry_after_is_honoured_and_capped() {
     let setup = Setup::http_with(|c| c.retry_after_cap = Duration::from_secs(3600)).await;
     let script = vec![
@@ -596,6 +618,32 @@ async fn shutdown_gives_back_what_it_could_not_finish() {
     assert_eq!(delivery.attempts, 0);
 }
 
+#[tokio::test]
+async fn dropping_the_handle_stops_the_dispatcher() {
+    /// Lets every other task on this single-threaded runtime run a while.
+    async fn settle() {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let transport = Scripted::always(200);
+    let setup = Setup::with_transport(transport.clone()).await;
+    setup.endpoint("https://receiver.example/hooks").await;
+    let handle = setup.dispatcher.spawn();
+    settle().await;
+
+    drop(handle);
+    settle().await;
+    setup.send().await;
+    settle().await;
+
+    assert!(
+        transport.requests.lock().unwrap().is_empty(),
+        "a dispatcher whose handle was dropped still claims work"
+    );
+    assert_eq!(setup.round().await, 1, "the send is left due, not leased");
+}
+
 // ------------------------------------------------------- scripted transport
 
 /// Answers from a script without any network; counts attempts in flight.
@@ -778,6 +826,63 @@ async fn endpoints_failing_for_the_whole_window_are_disabled() {
     // Its queued retries end with it.
     let page = setup.with_status(DeliveryStatus::Retrying).await;
     assert!(page.is_empty(), "{page:?}");
+}
+
+#[tokio::test]
+async fn a_re_enabled_endpoint_gets_a_whole_new_failure_window() {
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+    let setup = Setup::with_transport(Scripted::always(500)).await;
+    let window = setup.dispatcher.config().auto_disable_after;
+    let (endpoint, _) = setup.endpoint("https://receiver.example/hooks").await;
+    let disabled = || async {
+        let read = setup
+            .webhooks
+            .endpoint(&setup.tenant, &endpoint)
+            .await
+            .unwrap();
+        matches!(read.status, EndpointStatus::Disabled { .. })
+    };
+    let fail_once = || async {
+        setup.send().await;
+        setup.round().await;
+    };
+
+    // Failing every day for the whole window, then once more: disabled.
+    let started = setup.clock.now();
+    while setup.clock.now().duration_since(started) < window {
+        fail_once().await;
+        setup.clock.advance(DAY);
+    }
+    fail_once().await;
+    assert!(disabled().await, "failing for the whole window disables");
+
+    setup
+        .webhooks
+        .update_endpoint(
+            &setup.tenant,
+            &endpoint,
+            UpdateEndpoint::new().enabled(true),
+        )
+        .await
+        .unwrap();
+    fail_once().await;
+    assert!(
+        !disabled().await,
+        "a first failure after re-enabling is not a whole window"
+    );
+
+    setup.clock.advance(window - SECOND);
+    fail_once().await;
+    assert!(
+        !disabled().await,
+        "the new window runs from the first failure after re-enabling"
+    );
+    setup.clock.advance(SECOND);
+    fail_once().await;
+    assert!(
+        disabled().await,
+        "failing for the whole new window disables"
+    );
 }
 
 #[tokio::test]
@@ -1066,4 +1171,20 @@ async fn a_send_waker_is_dropped_once_it_says_it_is_done() {
         setup.send().await;
     }
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn dispatchers_with_the_same_jitter_still_get_their_own_worker_ids() {
+    let setup = Setup::with_transport(Scripted::always(200)).await;
+    let build = || {
+        Dispatcher::builder(setup.webhooks.clone())
+            .transport(Scripted::always(200))
+            .random(Arc::new(NoJitter))
+    };
+    let other = build().build().unwrap();
+    assert_ne!(setup.dispatcher.worker_id(), other.worker_id());
+    assert!(!other.worker_id().is_empty());
+
+    let named = build().worker_id("billing-1").build().unwrap();
+    assert_eq!(named.worker_id(), "billing-1");
 }

@@ -293,7 +293,9 @@ async fn read_capped(
         };
         let room = limit.saturating_sub(body.len());
         if chunk.len() > room {
-            body.extend_from_slice(chunk.get(..room).unwrap_or_default());
+            #[allow(clippy::expect_used)]
+            let kept = chunk.get(..room).expect("room is shorter than the chunk");
+            body.extend_from_slice(kept);
             truncated = true;
             break;
         }

@@ -118,13 +118,7 @@ impl Webhooks {
                 .unwrap_or_default(),
             now,
         };
-        let event = Event {
-            id: EventId::generate(&self.ids, now),
-            tenant: tenant.clone(),
-            event_type: event_type.into(),
-            body: render_body(self.config.envelope, event_type, now, data).into(),
-            created_at: now,
-        };
+        let event = self.new_event(tenant, event_type, data, now);
         let deliveries: Vec<Delivery> = self
             .store
             .subscribers(tenant, event_type)
@@ -148,23 +142,27 @@ impl Webhooks {
     }
 
     /// Runs `waker` after every `send` that queued deliveries, for as long
-    /// as it returns `true`. A [`crate::Dispatcher`] in this process
-    /// registers itself here to start on new work at once, until it is shut
-    /// down; a custom worker can do the same.
+    /// as it returns `true`: a worker delivering in this process registers
+    /// here to start on new work at once, until it stops.
     pub fn on_send(&self, waker: crate::store::Wake) {
         self.wakers.add(waker);
     }
 
-    /// A `webhook.test` event for a connectivity check, not stored.
-    #[cfg(feature = "dispatch")]
-    pub(crate) fn test_event(&self, tenant: &TenantId, now: Timestamp) -> Event {
-        let data = r#"{"message":"A test event from hookshot: this endpoint is reachable."}"#;
-        let event_type = crate::dispatcher::TEST_EVENT_TYPE;
+    /// An event of `tenant` carrying `data` (checked JSON), made `now` with
+    /// this instance's ids and envelope setting, and not stored: `send`
+    /// stores it, while a caller sending it outside the queue need not.
+    pub(crate) fn new_event(
+        &self,
+        tenant: &TenantId,
+        event_type: &str,
+        data: String,
+        now: Timestamp,
+    ) -> Event {
         Event {
             id: EventId::generate(&self.ids, now),
             tenant: tenant.clone(),
             event_type: event_type.into(),
-            body: render_body(self.config.envelope, event_type, now, data.to_owned()).into(),
+            body: render_body(self.config.envelope, event_type, now, data).into(),
             created_at: now,
         }
     }

@@ -201,9 +201,9 @@ pub struct Webhooks {
     wakers: Wakers,
 }
 
-/// Callbacks run after `send` queued deliveries, so a dispatcher in this
+/// Callbacks run after `send` queued deliveries, so a worker in this
 /// process starts on them at once instead of at its next poll. One that
-/// returns `false` (its dispatcher has stopped) is dropped.
+/// returns `false` (its worker has stopped) is dropped.
 #[derive(Default)]
 struct Wakers(std::sync::Mutex<Vec<Wake>>);
 
@@ -461,7 +461,12 @@ impl Webhooks {
             set(&mut endpoint.headers, &headers);
             set(&mut endpoint.metadata, &update.metadata);
             match (update.enabled, endpoint.is_active()) {
-                (Some(true), false) => endpoint.status = EndpointStatus::Active,
+                (Some(true), false) => {
+                    endpoint.status = EndpointStatus::Active;
+                    // Whatever failures disabled it are its owner's to have
+                    // dealt with: from now it gets a whole failure window.
+                    stored.failing_since = None;
+                }
                 (Some(false), true) => {
                     endpoint.status = EndpointStatus::Disabled {
                         reason: "disabled by the application".into(),

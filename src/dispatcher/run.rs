@@ -1,0 +1,163 @@
+//! The claiming loop of a running dispatcher and its workers, and the one
+//! round [`Dispatcher::deliver_due`] runs instead.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::pool::{Handoff, Pool};
+use super::{Dispatcher, Inner, retention};
+use crate::error::Error;
+use crate::store::Claim;
+
+impl Dispatcher {
+    /// Claims whatever is due now, attempts it all and waits for the
+    /// attempts: one round of the worker pool, for tests and for callers
+    /// that drive delivery themselves. Returns how many were claimed.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the store fails to hand out work.
+    pub async fn deliver_due(&self) -> Result<usize, Error> {
+        let claims = self.inner.claim(self.inner.config.concurrency).await?;
+        let claimed = claims.len();
+        let mut attempts = JoinSet::new();
+        for claim in claims {
+            let inner = Arc::clone(&self.inner);
+            attempts.spawn(async move { inner.attempt(claim).await });
+        }
+        while attempts.join_next().await.is_some() {}
+        Ok(claimed)
+    }
+}
+
+impl Inner {
+    /// The claiming loop: hands due deliveries to idle workers, sleeps
+    /// while none are due, and shuts the workers down when told to.
+    pub(super) async fn run(self: Arc<Self>, mut stop: watch::Receiver<Option<Duration>>) {
+        let purging = self.config.keep_history.map(|keep| {
+            retention::spawn(
+                Arc::clone(&self.store),
+                Arc::clone(&self.clock),
+                keep,
+                self.config.purge_interval,
+            )
+        });
+        let pool = Arc::new(Pool::new(self.config.concurrency));
+        let mut workers = JoinSet::new();
+        for index in 0..self.config.concurrency {
+            workers.spawn(Arc::clone(&self).work(Arc::clone(&pool), index));
+        }
+        loop {
+            // A dropped handle closes the channel, which leaves
+            // `stop.changed()` ready for good: stopping is the only way
+            // not to spin.
+            if stop.borrow().is_some() || stop.has_changed().is_err() {
+                break;
+            }
+            if self.hand_out(&pool).await {
+                // Busy workers claim their own next delivery while any is
+                // due, so there is nothing to do until one runs out.
+                tokio::select! {
+                    () = pool.until_idle() => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            let wait = self.idle_wait().await;
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        if let Some(purging) = purging {
+            purging.abort();
+        }
+        pool.stop();
+        // No deadline means the handle was dropped: nobody waits any more, so
+        // attempts in flight are cut off and given back at once.
+        let deadline = (*stop.borrow()).unwrap_or_default();
+        self.drain(workers, &pool, deadline).await;
+    }
+
+    /// Claims a due delivery for every idle worker and hands them out.
+    /// Returns whether every idle worker got one, so more may be due; a
+    /// failing store is retried at the next wake-up, and leases keep
+    /// anything claimed safe meanwhile.
+    async fn hand_out(&self, pool: &Pool) -> bool {
+        let idle = pool.idle();
+        if idle == 0 {
+            return true;
+        }
+        let Ok(claims) = self.claim(idle).await else {
+            return false;
+        };
+        let filled = claims.len() == idle;
+        for claim in claims {
+            // Only this loop makes workers busy, so every claim finds one.
+            if let Err(lease) = pool.hand(claim) {
+                let _ = self.store.release(&lease, self.clock.now()).await;
+            }
+        }
+        filled
+    }
+
+    /// One worker: attempts what it is handed, then claims and attempts
+    /// more itself until nothing is due or the pool stops.
+    async fn work(self: Arc<Self>, pool: Arc<Pool>, index: usize) {
+        while let Some(Handoff { mut claim, busy }) = pool.next().await {
+            loop {
+                pool.track(index, Some(&claim.lease));
+                self.attempt(claim).await;
+                pool.track(index, None);
+                if pool.is_stopping() {
+                    break;
+                }
+                match self.claim(1).await.map(|mut claims| claims.pop()) {
+                    Ok(Some(next)) => claim = next,
+                    // Nothing due, or the store failed: idle until the loop
+                    // finds more.
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            drop(busy);
+        }
+    }
+
+    /// Lets attempts in flight finish until `deadline`, then cuts the rest
+    /// off and gives their deliveries back, with any claimed but not begun.
+    async fn drain(&self, mut workers: JoinSet<()>, pool: &Pool, deadline: Duration) {
+        let finish = async { while workers.join_next().await.is_some() {} };
+        if tokio::time::timeout(deadline, finish).await.is_err() {
+            workers.abort_all();
+            while workers.join_next().await.is_some() {}
+        }
+        let now = self.clock.now();
+        for lease in pool.unfinished(&self.worker_id) {
+            // If this fails the lease simply runs out and the delivery is
+            // claimed again then: at least once either way.
+            let _ = self.store.release(&lease, now).await;
+        }
+    }
+
+    /// How long to sleep when idle: until the next delivery is due, but no
+    /// longer than the poll interval, since other processes may queue work.
+    async fn idle_wait(&self) -> Duration {
+        let poll = self.config.poll_interval;
+        match self.store.next_due().await {
+            Ok(Some(at)) => at.duration_since(self.clock.now()).min(poll),
+            _ => poll,
+        }
+    }
+
+    /// Leases up to `limit` due deliveries to this dispatcher.
+    async fn claim(&self, limit: usize) -> Result<Vec<Claim>, Error> {
+        let now = self.clock.now();
+        let lease_until = now.saturating_add(self.config.lease);
+        self.store
+            .claim_due(&self.worker_id, now, lease_until, limit)
+            .await
+    }
+}
