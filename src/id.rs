@@ -184,9 +184,10 @@ fn encode(prefix: &str, value: u128) -> Arc<str> {
         *slot = byte;
         len += 1;
     }
-    // The prefix is one of ours and the alphabet ASCII, so this is UTF-8.
-    let text = text.get(..len).unwrap_or_default();
-    Arc::from(std::str::from_utf8(text).unwrap_or_default())
+    #[allow(clippy::expect_used)]
+    let text = std::str::from_utf8(&text[..len])
+        .expect("the prefix is one of ours and the alphabet ASCII, so this is UTF-8");
+    Arc::from(text)
 }
 
 /// An id's value as a number: what follows its prefix, decoded. Ids of one
@@ -195,9 +196,11 @@ fn encode(prefix: &str, value: u128) -> Arc<str> {
 pub(crate) fn key(id: &str) -> u128 {
     let body = id.rsplit_once('_').map_or(id, |(_, body)| body);
     body.bytes().fold(0, |value, byte| {
-        // Every id was checked against the alphabet when it was made or
-        // parsed, so the digit is always found.
-        let digit = DIGITS.get(usize::from(byte)).copied().unwrap_or_default();
+        #[allow(clippy::expect_used)]
+        let digit = DIGITS
+            .get(usize::from(byte))
+            .copied()
+            .expect("every id was checked against the alphabet when made or parsed");
         (value << 5) | u128::from(digit)
     })
 }
@@ -239,8 +242,9 @@ impl Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut words = bytes.chunks_exact(8);
         for word in &mut words {
-            // Always 8 bytes: `chunks_exact` guarantees it.
-            self.add(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+            #[allow(clippy::expect_used)]
+            let word = word.try_into().expect("chunks_exact(8) yields 8 bytes");
+            self.add(u64::from_le_bytes(word));
         }
         let mut last = [0u8; 8];
         let rest = words.remainder();

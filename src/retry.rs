@@ -86,7 +86,7 @@ impl RetrySchedule {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] unless `0 <= jitter <= 1`.
-    pub fn with_jitter(mut self, jitter: f64) -> Result<Self, Error> {
+    pub fn jitter(mut self, jitter: f64) -> Result<Self, Error> {
         if !(0.0..=1.0).contains(&jitter) {
             return Err(Error::invalid(
                 "retry_jitter",
@@ -201,7 +201,7 @@ mod tests {
     fn custom_schedules_are_bounded() {
         assert!(RetrySchedule::new(vec![Duration::from_secs(1); 49]).is_ok());
         assert!(RetrySchedule::new(vec![Duration::from_secs(1); 50]).is_err());
-        assert!(RetrySchedule::standard().with_jitter(1.5).is_err());
+        assert!(RetrySchedule::standard().jitter(1.5).is_err());
         let none = RetrySchedule::new([]).unwrap();
         assert_eq!(none.max_attempts(), 1);
         assert!(none.delay_after(1, 0.5).is_none());

@@ -121,7 +121,7 @@ impl Verifier {
     /// Sets how far, in either direction, a timestamp may be from the clock.
     /// Sub-second parts are ignored.
     #[must_use]
-    pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
+    pub fn tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance_secs = tolerance.as_secs();
         self
     }
