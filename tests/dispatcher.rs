@@ -195,10 +195,7 @@ impl Setup {
 
     /// The first page of deliveries with `status`, newest first.
     async fn with_status(&self, status: DeliveryStatus) -> Vec<hookshot::model::Delivery> {
-        let filter = DeliveryFilter {
-            status: Some(status),
-            ..DeliveryFilter::default()
-        };
+        let filter = DeliveryFilter::new().status(status);
         let page = self
             .webhooks
             .list_deliveries(&self.tenant, &filter, &PageRequest::first())
@@ -225,7 +222,7 @@ fn due_in(setup: &Setup, delivery: &hookshot::model::Delivery) -> Duration {
 fn error_kind(outcome: &AttemptOutcome) -> &str {
     match outcome {
         AttemptOutcome::Error { kind, .. } => kind,
-        AttemptOutcome::Response { status, .. } => panic!("expected an error, got {status}"),
+        other => panic!("expected an error, got {other:?}"),
     }
 }
 
@@ -911,18 +908,18 @@ async fn an_expired_lease_is_taken_over_and_the_old_worker_cannot_record() {
     let late = stale.into_iter().next().unwrap();
     let mut overwrite = late.delivery.clone();
     overwrite.fail("the crashed worker's stale view");
-    let attempt = hookshot::model::Attempt {
-        delivery_id: id.clone(),
-        number: 1,
-        trigger: Trigger::Scheduled,
-        started_at: now,
-        duration: SECOND,
-        outcome: AttemptOutcome::Response {
+    let attempt = hookshot::model::Attempt::new(
+        id.clone(),
+        1,
+        Trigger::Scheduled,
+        now,
+        SECOND,
+        AttemptOutcome::Response {
             status: 500,
             body: String::new(),
             body_truncated: false,
         },
-    };
+    );
     assert!(
         !store
             .finish_attempt(&late.lease, attempt, overwrite)

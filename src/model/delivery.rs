@@ -13,23 +13,37 @@ use crate::id::{DeliveryId, EndpointId, EventId};
 /// Its id is the `webhook-id` every delivery of it carries, so receivers
 /// de-duplicate on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Event {
     /// The event's id.
     pub id: EventId,
     /// The tenant that sent it.
     pub tenant: TenantId,
-    /// Its event type, from the catalog (shared with its deliveries).
-    pub event_type: Arc<str>,
-    /// The exact body POSTed to every endpoint (JSON), stored once and
-    /// shared by all deliveries.
-    pub body: Arc<str>,
+    /// Shared with its deliveries; read it with [`Event::event_type`].
+    pub(crate) event_type: Arc<str>,
+    /// Stored once and shared by all deliveries; read it with
+    /// [`Event::body`].
+    pub(crate) body: Arc<str>,
     /// When it was sent.
     pub created_at: Timestamp,
+}
+
+impl Event {
+    /// Its event type, from the catalog.
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    /// The exact body POSTed to every endpoint (JSON).
+    pub fn body(&self) -> &str {
+        &self.body
+    }
 }
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DeliveryStatus {
     /// Waiting for its first attempt, or for a manual retry.
     Pending,
@@ -59,6 +73,7 @@ impl DeliveryStatus {
 /// What set off an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Trigger {
     /// The first attempt or the retry schedule.
     Scheduled,
@@ -68,6 +83,7 @@ pub enum Trigger {
 
 /// One event's delivery to one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Delivery {
     /// The delivery's id.
     pub id: DeliveryId,
@@ -77,8 +93,8 @@ pub struct Delivery {
     pub event_id: EventId,
     /// Where to.
     pub endpoint_id: EndpointId,
-    /// The event's type (shared with the event).
-    pub event_type: Arc<str>,
+    /// Shared with the event; read it with [`Delivery::event_type`].
+    pub(crate) event_type: Arc<str>,
     /// Where it stands.
     pub status: DeliveryStatus,
     /// Attempts made so far, manual ones included.
@@ -124,6 +140,11 @@ impl Delivery {
         }
     }
 
+    /// The event's type.
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
     /// Queues the delivery for an attempt by hand at `now`, whatever its
     /// schedule. A delivered one is sent again.
     pub fn queue_manual(&mut self, now: Timestamp) {
@@ -144,6 +165,7 @@ impl Delivery {
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AttemptOutcome {
     /// The endpoint answered (any status: 2xx is a success, the rest fail).
     Response {
@@ -180,6 +202,7 @@ impl AttemptOutcome {
 
 /// One attempt at a delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Attempt {
     /// The delivery attempted.
     pub delivery_id: DeliveryId,
@@ -197,6 +220,28 @@ pub struct Attempt {
     pub outcome: AttemptOutcome,
 }
 
+impl Attempt {
+    /// Attempt `number` at `delivery_id`, set off by `trigger`, started at
+    /// `started_at` and ended after `duration` with `outcome`.
+    pub fn new(
+        delivery_id: DeliveryId,
+        number: u32,
+        trigger: Trigger,
+        started_at: Timestamp,
+        duration: Duration,
+        outcome: AttemptOutcome,
+    ) -> Self {
+        Self {
+            delivery_id,
+            number,
+            trigger,
+            started_at,
+            duration,
+            outcome,
+        }
+    }
+}
+
 mod millis {
     use super::Duration;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -212,6 +257,7 @@ mod millis {
 
 /// A delivery with its attempts, oldest first, and its event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct DeliveryDetail {
     /// The delivery.
     #[serde(flatten)]
@@ -223,11 +269,22 @@ pub struct DeliveryDetail {
 }
 
 /// Narrows a delivery listing. Every field that is set must match.
+///
+/// ```
+/// use hookshot::model::{DeliveryFilter, DeliveryStatus};
+///
+/// let unfinished = DeliveryFilter::new()
+///     .status(DeliveryStatus::Pending)
+///     .status(DeliveryStatus::Retrying)
+///     .event_type("invoice.paid");
+/// assert_eq!(unfinished.statuses.len(), 2);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
 pub struct DeliveryFilter {
-    /// Only deliveries with this status.
+    /// Only deliveries with one of these statuses; any status when empty.
     #[serde(default)]
-    pub status: Option<DeliveryStatus>,
+    pub statuses: Vec<DeliveryStatus>,
     /// Only deliveries to this endpoint.
     #[serde(default)]
     pub endpoint_id: Option<EndpointId>,
@@ -243,9 +300,58 @@ pub struct DeliveryFilter {
 }
 
 impl DeliveryFilter {
+    /// A filter that lets every delivery through.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also lets deliveries with `status` through; once any status is
+    /// given, only the statuses given pass.
+    #[must_use]
+    pub fn status(mut self, status: DeliveryStatus) -> Self {
+        if !self.statuses.contains(&status) {
+            self.statuses.push(status);
+        }
+        self
+    }
+
+    /// [`DeliveryFilter::status`] for each of `statuses`.
+    #[must_use]
+    pub fn statuses(self, statuses: impl IntoIterator<Item = DeliveryStatus>) -> Self {
+        statuses.into_iter().fold(self, Self::status)
+    }
+
+    /// Only deliveries to `endpoint`.
+    #[must_use]
+    pub fn endpoint(mut self, endpoint: EndpointId) -> Self {
+        self.endpoint_id = Some(endpoint);
+        self
+    }
+
+    /// Only deliveries of `event_type`.
+    #[must_use]
+    pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
+        self.event_type = Some(event_type.into());
+        self
+    }
+
+    /// Only deliveries created at or after `from`.
+    #[must_use]
+    pub fn created_from(mut self, from: Timestamp) -> Self {
+        self.created_from = Some(from);
+        self
+    }
+
+    /// Only deliveries created before `to`.
+    #[must_use]
+    pub fn created_to(mut self, to: Timestamp) -> Self {
+        self.created_to = Some(to);
+        self
+    }
+
     /// Whether `delivery` passes.
     pub fn matches(&self, delivery: &Delivery) -> bool {
-        self.status.is_none_or(|s| s == delivery.status)
+        (self.statuses.is_empty() || self.statuses.contains(&delivery.status))
             && self
                 .endpoint_id
                 .as_ref()

@@ -3464,28 +3464,23 @@ pub async fn delivery_pages_walk_forward_and_back(store: Arc<dyn Store>) {
 /// Each query of the history fixture: what, the filter, the labels listed.
 fn history_queries(f: &History) -> Vec<(&'static str, DeliveryFilter, Vec<&'static str>)> {
     let t = &f.times;
-    let status = |status| DeliveryFilter {
-        status: Some(status),
-        ..no_filter()
-    };
-    let endpoint = |id: &EndpointId| DeliveryFilter {
-        endpoint_id: Some(id.clone()),
-        ..no_filter()
-    };
-    let paid = DeliveryFilter {
-        event_type: Some("invoice.paid".into()),
-        ..no_filter()
-    };
+    let status = |status| no_filter().status(status);
+    let endpoint = |id: &EndpointId| no_filter().endpoint(id.clone());
+    let paid = no_filter().event_type("invoice.paid");
     let between = |from: Option<Timestamp>, to: Option<Timestamp>| DeliveryFilter {
         created_from: from,
         created_to: to,
         ..no_filter()
     };
-    let combined = DeliveryFilter {
-        status: Some(DeliveryStatus::Failed),
-        endpoint_id: Some(f.a.clone()),
-        ..paid.clone()
-    };
+    let combined = paid
+        .clone()
+        .status(DeliveryStatus::Failed)
+        .endpoint(f.a.clone());
+    let unfinished = no_filter().statuses([
+        DeliveryStatus::Pending,
+        DeliveryStatus::Retrying,
+        DeliveryStatus::Delivering,
+    ]);
     vec![
         (
             "no filter",
@@ -3501,6 +3496,7 @@ fn history_queries(f: &History) -> Vec<(&'static str, DeliveryFilter, Vec<&'stat
         ("retrying", status(DeliveryStatus::Retrying), vec!["B2"]),
         ("delivering", status(DeliveryStatus::Delivering), vec!["B3"]),
         ("pending", status(DeliveryStatus::Pending), vec!["A4", "B4"]),
+        ("not yet final", unfinished, vec!["B2", "B3", "A4", "B4"]),
         ("endpoint A", endpoint(&f.a), vec!["A0", "A2", "A4"]),
         ("globex's endpoint", endpoint(&f.g), vec![]),
         ("invoice.paid", paid, vec!["A0", "B0", "A4", "B4"]),

@@ -477,8 +477,9 @@ impl DeliveryStore for PostgresStore {
             self.sql().schema
         ));
         query.push_bind(tenant.as_str());
-        if let Some(status) = filter.status {
-            query.push(" AND status = ").push_bind(status_text(status));
+        if !filter.statuses.is_empty() {
+            let statuses: Vec<&str> = filter.statuses.iter().map(|s| status_text(*s)).collect();
+            query.push(" AND status = ANY(").push_bind(statuses).push(")");
         }
         if let Some(endpoint) = &filter.endpoint_id {
             query
