@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The conformance suite on the in-memory backend: every case as its own
-//! test, then `run_all` on it and on a deliberately broken backend.
+//! test, then the runners on it, on a backend with nothing optional and on a
+//! deliberately broken one.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,32 +12,50 @@ use hookshot::model::{
     Attempt, Delivery, DeliveryFilter, EndpointFilter, Event, EventType, PageRequest,
     StoredEndpoint, TenantId,
 };
-use hookshot::store::conformance::run_all;
+use hookshot::store::conformance::{Capabilities, run_all, run_all_with};
 use hookshot::store::{
     CatalogStore, Claim, DeliveryStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted,
     Lease, MemoryStore, Store,
 };
 use hookshot::{DeliveryId, EndpointId, Error, EventId};
 
-hookshot::conformance_tests!(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> });
+hookshot::conformance_tests!(
+    || async { Arc::new(MemoryStore::new()) as Arc<dyn Store> },
+    capabilities = [purge],
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn run_all_passes_on_memory_store() {
-    run_all(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> }).await;
+async fn run_all_with_passes_on_memory_store() {
+    let memory = || async { Arc::new(MemoryStore::new()) as Arc<dyn Store> };
+    run_all_with(memory, Capabilities::core().with_purge()).await;
 }
 
-/// A [`MemoryStore`] whose subscriber lookup forgets `group.*` patterns.
+/// A [`MemoryStore`] with nothing optional: `purge_finished` and
+/// `watch_new_work` keep the trait's defaults. With `forget_groups`, its
+/// subscriber lookup also forgets `group.*` patterns.
 #[derive(Debug, Default)]
-struct ForgetsGroups(MemoryStore);
+struct CoreOnly {
+    inner: MemoryStore,
+    forget_groups: bool,
+}
+
+impl CoreOnly {
+    fn store(forget_groups: bool) -> Arc<dyn Store> {
+        Arc::new(Self {
+            inner: MemoryStore::new(),
+            forget_groups,
+        })
+    }
+}
 
 #[async_trait]
-impl EndpointStore for ForgetsGroups {
+impl EndpointStore for CoreOnly {
     async fn insert_endpoint(
         &self,
         endpoint: StoredEndpoint,
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<Inserted, Error> {
-        self.0.insert_endpoint(endpoint, idempotency).await
+        self.inner.insert_endpoint(endpoint, idempotency).await
     }
 
     async fn endpoint(
@@ -43,7 +63,7 @@ impl EndpointStore for ForgetsGroups {
         tenant: &TenantId,
         id: &EndpointId,
     ) -> Result<Option<StoredEndpoint>, Error> {
-        self.0.endpoint(tenant, id).await
+        self.inner.endpoint(tenant, id).await
     }
 
     async fn update_endpoint(
@@ -52,7 +72,7 @@ impl EndpointStore for ForgetsGroups {
         id: &EndpointId,
         change: EndpointChange<'_>,
     ) -> Result<StoredEndpoint, Error> {
-        self.0.update_endpoint(tenant, id, change).await
+        self.inner.update_endpoint(tenant, id, change).await
     }
 
     async fn list_endpoints(
@@ -61,7 +81,7 @@ impl EndpointStore for ForgetsGroups {
         filter: &EndpointFilter,
         page: &PageRequest,
     ) -> Result<Vec<StoredEndpoint>, Error> {
-        self.0.list_endpoints(tenant, filter, page).await
+        self.inner.list_endpoints(tenant, filter, page).await
     }
 
     async fn subscribers(
@@ -69,9 +89,13 @@ impl EndpointStore for ForgetsGroups {
         tenant: &TenantId,
         event_type: &str,
     ) -> Result<Vec<EndpointId>, Error> {
+        let subscribers = self.inner.subscribers(tenant, event_type).await?;
+        if !self.forget_groups {
+            return Ok(subscribers);
+        }
         let mut ids = Vec::new();
-        for id in self.0.subscribers(tenant, event_type).await? {
-            let stored = self.0.endpoint(tenant, &id).await?;
+        for id in subscribers {
+            let stored = self.inner.endpoint(tenant, &id).await?;
             let by_group = stored
                 .and_then(|s| s.endpoint.event_types)
                 .is_some_and(|types| !types.contains(event_type));
@@ -84,29 +108,29 @@ impl EndpointStore for ForgetsGroups {
 }
 
 #[async_trait]
-impl CatalogStore for ForgetsGroups {
+impl CatalogStore for CoreOnly {
     async fn upsert_event_types(&self, types: &[EventType]) -> Result<(), Error> {
-        self.0.upsert_event_types(types).await
+        self.inner.upsert_event_types(types).await
     }
 
     async fn event_types(&self) -> Result<Vec<EventType>, Error> {
-        self.0.event_types().await
+        self.inner.event_types().await
     }
 
     async fn event_type(&self, name: &str) -> Result<Option<EventType>, Error> {
-        self.0.event_type(name).await
+        self.inner.event_type(name).await
     }
 }
 
 #[async_trait]
-impl DeliveryStore for ForgetsGroups {
+impl DeliveryStore for CoreOnly {
     async fn enqueue(
         &self,
         event: Event,
         deliveries: Vec<Delivery>,
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<Inserted, Error> {
-        self.0.enqueue(event, deliveries, idempotency).await
+        self.inner.enqueue(event, deliveries, idempotency).await
     }
 
     async fn claim_due(
@@ -116,7 +140,7 @@ impl DeliveryStore for ForgetsGroups {
         lease_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<Claim>, Error> {
-        self.0.claim_due(worker, now, lease_until, limit).await
+        self.inner.claim_due(worker, now, lease_until, limit).await
     }
 
     async fn finish_attempt(
@@ -125,19 +149,19 @@ impl DeliveryStore for ForgetsGroups {
         attempt: Attempt,
         delivery: Delivery,
     ) -> Result<bool, Error> {
-        self.0.finish_attempt(lease, attempt, delivery).await
+        self.inner.finish_attempt(lease, attempt, delivery).await
     }
 
     async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error> {
-        self.0.release(lease, now).await
+        self.inner.release(lease, now).await
     }
 
     async fn next_due(&self) -> Result<Option<Timestamp>, Error> {
-        self.0.next_due().await
+        self.inner.next_due().await
     }
 
     async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>, Error> {
-        self.0.event(tenant, id).await
+        self.inner.event(tenant, id).await
     }
 
     async fn delivery(
@@ -145,11 +169,11 @@ impl DeliveryStore for ForgetsGroups {
         tenant: &TenantId,
         id: &DeliveryId,
     ) -> Result<Option<Delivery>, Error> {
-        self.0.delivery(tenant, id).await
+        self.inner.delivery(tenant, id).await
     }
 
     async fn attempts(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Vec<Attempt>, Error> {
-        self.0.attempts(tenant, id).await
+        self.inner.attempts(tenant, id).await
     }
 
     async fn list_deliveries(
@@ -158,7 +182,7 @@ impl DeliveryStore for ForgetsGroups {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Vec<Delivery>, Error> {
-        self.0.list_deliveries(tenant, filter, page).await
+        self.inner.list_deliveries(tenant, filter, page).await
     }
 
     async fn requeue(
@@ -167,7 +191,7 @@ impl DeliveryStore for ForgetsGroups {
         id: &DeliveryId,
         now: Timestamp,
     ) -> Result<Delivery, Error> {
-        self.0.requeue(tenant, id, now).await
+        self.inner.requeue(tenant, id, now).await
     }
 
     async fn requeue_failed(
@@ -177,7 +201,9 @@ impl DeliveryStore for ForgetsGroups {
         since: Timestamp,
         now: Timestamp,
     ) -> Result<u64, Error> {
-        self.0.requeue_failed(tenant, endpoint, since, now).await
+        self.inner
+            .requeue_failed(tenant, endpoint, since, now)
+            .await
     }
 
     async fn fail_queued(
@@ -186,21 +212,42 @@ impl DeliveryStore for ForgetsGroups {
         endpoint: &EndpointId,
         reason: &str,
     ) -> Result<u64, Error> {
-        self.0.fail_queued(tenant, endpoint, reason).await
+        self.inner.fail_queued(tenant, endpoint, reason).await
+    }
+}
+
+/// The failure message of a run that must fail.
+async fn failure_of(run: impl Future<Output = ()> + Send + 'static) -> String {
+    let err = tokio::spawn(run).await.expect_err("the run passed");
+    let payload = err.into_panic();
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_all_passes_on_a_backend_with_nothing_optional() {
+    run_all(|| async { CoreOnly::store(false) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_all_with_runs_the_cases_of_declared_capabilities() {
+    let declared = Capabilities::all();
+    let message = failure_of(run_all_with(|| async { CoreOnly::store(false) }, declared)).await;
+    assert!(message.starts_with("2 of "), "{message}");
+    for case in [
+        "purge_finished_removes_only_old_finished_history",
+        "watch_new_work_wakes_on_queued_work",
+    ] {
+        let failed = format!("conformance case `{case}` failed");
+        assert!(message.contains(&failed), "{message}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_all_names_the_failing_case() {
-    let run = tokio::spawn(run_all(|| async {
-        Arc::new(ForgetsGroups::default()) as Arc<dyn Store>
-    }));
-    let err = run.await.expect_err("a broken backend passed the suite");
-    let payload = err.into_panic();
-    let message = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    let message = failure_of(run_all(|| async { CoreOnly::store(true) })).await;
     assert!(
         message.contains("conformance case `subscribers_follow_filters` failed"),
         "{message}"

@@ -27,7 +27,10 @@ async fn fresh() -> PostgresStore {
     PostgresStore::temporary(&database_url()).await.unwrap()
 }
 
-hookshot::conformance_tests!(|| async { Arc::new(fresh().await) as Arc<dyn Store> });
+hookshot::conformance_tests!(
+    || async { Arc::new(fresh().await) as Arc<dyn Store> },
+    capabilities = [purge, watch_new_work],
+);
 
 mod backend {
     use std::sync::Arc;

@@ -366,4 +366,7 @@ impl DeliveryStore for NaiveStore {
     }
 }
 
-hookshot::conformance_tests!(|| async { Arc::new(NaiveStore::default()) as Arc<dyn Store> });
+hookshot::conformance_tests!(
+    || async { Arc::new(NaiveStore::default()) as Arc<dyn Store> },
+    capabilities = [purge],
+);
