@@ -5,7 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use super::schema::DELIVERY_COLUMNS;
-use super::{PostgresStore, backend, corrupt, idempotency, is_unique_violation};
+use super::{PostgresStore, backend, corrupt, idempotency, is_unique_violation, records};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::id::{DeliveryId, EndpointId, EventId};
@@ -384,7 +384,7 @@ impl DeliveryStore for PostgresStore {
     ) -> Result<bool, Error> {
         let finish = Finish {
             lease: lease.clone(),
-            record: serde_json::to_string(&attempt).map_err(|e| corrupt("attempt", e))?,
+            record: records::attempt_to_json(&attempt)?,
             delivery,
         };
         self.shared
@@ -453,15 +453,14 @@ impl DeliveryStore for PostgresStore {
     }
 
     async fn attempts(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Vec<Attempt>, Error> {
-        let records: Vec<String> = sqlx::query_scalar(&self.sql().attempts)
+        let rows: Vec<(i64, String)> = sqlx::query_as(&self.sql().attempts)
             .bind(tenant.as_str())
             .bind(id.as_str())
             .fetch_all(self.pool())
             .await
             .map_err(backend("reading attempts"))?;
-        records
-            .iter()
-            .map(|r| serde_json::from_str(r).map_err(|e| corrupt("attempt", e)))
+        rows.iter()
+            .map(|(seq, record)| records::attempt_from_row(*seq, id, record))
             .collect()
     }
 
