@@ -50,12 +50,16 @@ pub use dispatcher::{Dispatcher, DispatcherConfig, DispatcherHandle};
 pub use error::{BoxError, Error};
 #[cfg(feature = "registry")]
 pub use id::{DeliveryId, EndpointId, EventId};
+#[cfg(feature = "registry")]
+pub use model::sent::Sent;
 pub use secret::{GENERATED_KEY_LEN, MAX_KEY_LEN, MIN_KEY_LEN, SECRET_PREFIX, SigningSecret};
+#[cfg(feature = "registry")]
+pub use store::prepared::PreparedSend;
 pub use verify::{DEFAULT_TOLERANCE, Verifier, VerifyError};
 #[cfg(feature = "registry")]
 pub use webhooks::{
     Config, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROTATION_GRACE,
-    MAX_ROTATION_GRACE, Sent, Webhooks, WebhooksBuilder,
+    MAX_ROTATION_GRACE, Webhooks, WebhooksBuilder,
 };
 
 #[cfg(doctest)]

@@ -109,42 +109,33 @@ mod backend {
             .await
             .unwrap();
 
+        let prepared = webhooks
+            .prepare_send(&tenant, "order.placed", r#"{"id":1,"card":"4242"}"#, None)
+            .await
+            .unwrap();
+        let shown = format!("{prepared:?}");
+        assert!(!shown.contains("4242"), "the payload is not shown: {shown}");
+        assert!(shown.contains("deliveries: 1"), "{shown}");
         let mut tx = store.pool().begin().await.unwrap();
         sqlx::query(&format!("INSERT INTO {orders} VALUES (1)"))
             .execute(&mut *tx)
             .await
             .unwrap();
-        let abandoned = store
-            .send_in(
-                &mut tx,
-                &webhooks,
-                &tenant,
-                "order.placed",
-                r#"{"id":1}"#,
-                None,
-            )
-            .await
-            .unwrap();
+        let abandoned = store.enqueue_in(&mut tx, prepared).await.unwrap();
         assert_eq!(abandoned.deliveries, 1);
         tx.rollback().await.unwrap();
         assert!(webhooks.event(&tenant, &abandoned.event_id).await.is_err());
 
+        let prepared = webhooks
+            .prepare_send(&tenant, "order.placed", r#"{"id":2}"#, Some("order-2"))
+            .await
+            .unwrap();
         let mut tx = store.pool().begin().await.unwrap();
         sqlx::query(&format!("INSERT INTO {orders} VALUES (2)"))
             .execute(&mut *tx)
             .await
             .unwrap();
-        let sent = store
-            .send_in(
-                &mut tx,
-                &webhooks,
-                &tenant,
-                "order.placed",
-                r#"{"id":2}"#,
-                Some("order-2"),
-            )
-            .await
-            .unwrap();
+        let sent = store.enqueue_in(&mut tx, prepared).await.unwrap();
         // Not visible to anyone else until the caller commits.
         assert!(webhooks.event(&tenant, &sent.event_id).await.is_err());
         tx.commit().await.unwrap();
@@ -155,21 +146,29 @@ mod backend {
         assert_eq!(listed.data.len(), 1);
         assert_eq!(listed.data[0].event_id, sent.event_id);
 
-        // The key is honoured inside the outbox too.
-        let mut tx = store.pool().begin().await.unwrap();
-        let again = store
-            .send_in(
-                &mut tx,
-                &webhooks,
-                &tenant,
-                "order.placed",
-                r#"{"id":2}"#,
-                Some("order-2"),
-            )
+        // The key is honoured inside the outbox too: the retry answers as
+        // the first send did and queues nothing.
+        let retry = webhooks
+            .prepare_send(&tenant, "order.placed", r#"{"id":2}"#, Some("order-2"))
             .await
             .unwrap();
+        let mut tx = store.pool().begin().await.unwrap();
+        let again = store.enqueue_in(&mut tx, retry).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(again, sent);
+        let different = webhooks
+            .prepare_send(&tenant, "order.placed", r#"{"id":3}"#, Some("order-2"))
+            .await
+            .unwrap();
+        let mut tx = store.pool().begin().await.unwrap();
+        let reused = store.enqueue_in(&mut tx, different).await.unwrap_err();
+        tx.rollback().await.unwrap();
+        assert!(matches!(reused, hookshot::Error::Conflict(_)), "{reused}");
+        let listed = webhooks
+            .list_deliveries(&tenant, &DeliveryFilter::default(), &PageRequest::first())
+            .await
+            .unwrap();
+        assert_eq!(listed.data.len(), 1);
     }
 
     #[tokio::test]
@@ -177,17 +176,84 @@ mod backend {
         let store = fresh().await;
         let webhooks = webhooks_over(&store, Arc::new(ManualClock::new(START))).await;
         let tenant = TenantId::new("shop").unwrap();
-        let mut tx = store.pool().begin().await.unwrap();
-        let unknown = store
-            .send_in(&mut tx, &webhooks, &tenant, "order.lost", "{}", None)
+        let unknown = webhooks
+            .prepare_send(&tenant, "order.lost", "{}", None)
             .await
             .unwrap_err();
         assert!(unknown.to_string().contains("order.lost"), "{unknown}");
-        let not_json = store
-            .send_in(&mut tx, &webhooks, &tenant, "order.placed", "{nope", None)
+        let not_json = webhooks
+            .prepare_send(&tenant, "order.placed", "{nope", None)
             .await
             .unwrap_err();
         assert!(matches!(not_json, hookshot::Error::InvalidInput { .. }));
+    }
+
+    /// A send prepared by a `Webhooks` over another store would queue
+    /// deliveries to endpoints this schema does not have: it is refused,
+    /// with nothing written.
+    #[tokio::test]
+    async fn outbox_refuses_a_send_prepared_over_another_store() {
+        let store = fresh().await;
+        let here = webhooks_over(&store, Arc::new(ManualClock::new(START))).await;
+        let tenant = TenantId::new("shop").unwrap();
+        here.create_endpoint(&tenant, NewEndpoint::new("http://127.0.0.1:9/a"), None)
+            .await
+            .unwrap();
+        let elsewhere = Webhooks::in_memory()
+            .allow_http(true)
+            .event_type(EventType::new("order.placed").unwrap())
+            .event_type(EventType::new("order.shipped").unwrap())
+            .build()
+            .await
+            .unwrap();
+        let stranger = elsewhere
+            .create_endpoint(&tenant, NewEndpoint::new("http://127.0.0.1:9/b"), None)
+            .await
+            .unwrap();
+
+        let mut tx = store.pool().begin().await.unwrap();
+        let foreign_endpoint = elsewhere
+            .prepare_send(&tenant, "order.placed", "{}", None)
+            .await
+            .unwrap();
+        let refused = store
+            .enqueue_in(&mut tx, foreign_endpoint)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, hookshot::Error::InvalidInput { .. }),
+            "{refused}"
+        );
+        let text = refused.to_string();
+        assert!(text.contains("another store"), "{text}");
+        assert!(text.contains(stranger.endpoint.id.as_str()), "{text}");
+
+        let foreign_type = elsewhere
+            .prepare_send(&tenant, "order.shipped", "{}", None)
+            .await
+            .unwrap();
+        let refused = store.enqueue_in(&mut tx, foreign_type).await.unwrap_err();
+        assert!(refused.to_string().contains("order.shipped"), "{refused}");
+        tx.commit().await.unwrap();
+        let events: i64 =
+            sqlx::query_scalar(&format!("SELECT count(*) FROM {}.events", store.schema()))
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(events, 0, "nothing written");
+
+        // Another instance over the same schema is the same store.
+        let twin = PostgresStore::connect(&database_url(), store.schema())
+            .await
+            .unwrap();
+        let prepared = here
+            .prepare_send(&tenant, "order.placed", "{}", None)
+            .await
+            .unwrap();
+        let mut tx = twin.pool().begin().await.unwrap();
+        let sent = twin.enqueue_in(&mut tx, prepared).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(sent.deliveries, 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -28,6 +28,7 @@ pub mod conformance;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub(crate) mod prepared;
 
 pub use memory::MemoryStore;
 

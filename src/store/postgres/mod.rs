@@ -13,8 +13,9 @@
 //!   and recording an attempt checks the lease.
 //! - Queueing work sends a `NOTIFY` on commit, which wakes the dispatchers
 //!   of every process at once; they poll as a fallback.
-//! - [`PostgresStore::send_in`] queues an event inside the application's own
-//!   transaction (a transactional outbox), and
+//! - [`PostgresStore::enqueue_in`] queues an event prepared by
+//!   [`Webhooks::prepare_send`](crate::Webhooks::prepare_send) inside the
+//!   application's own transaction (a transactional outbox), and
 //!   [`DeliveryStore::purge_finished`](crate::store::DeliveryStore::purge_finished)
 //!   removes old history, in batches.
 //!

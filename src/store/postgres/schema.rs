@@ -89,6 +89,7 @@ pub(super) struct Sql {
     pub(super) upsert_event_types: String,
     pub(super) event_types: String,
     pub(super) event_type: String,
+    pub(super) foreign_to_schema: String,
     pub(super) insert_event: String,
     pub(super) insert_deliveries: String,
     pub(super) claim_due: String,
@@ -160,6 +161,16 @@ impl Sql {
             ),
             event_types: format!("SELECT name, record::text FROM {s}.event_types ORDER BY name"),
             event_type: format!("SELECT record::text FROM {s}.event_types WHERE name = $1"),
+            // What of a prepared send is foreign to this schema: whether its
+            // event type ($1) is missing from the catalog, and which of the
+            // endpoints of tenant $2 it goes to ($3) are not here.
+            foreign_to_schema: format!(
+                "SELECT NOT EXISTS (SELECT 1 FROM {s}.event_types WHERE name = $1), \
+                   ARRAY(SELECT t.id FROM UNNEST($3::text[]) AS t(id) \
+                     WHERE NOT EXISTS (SELECT 1 FROM {s}.endpoints AS e \
+                       WHERE e.id = t.id AND e.tenant = $2) \
+                     ORDER BY t.id)"
+            ),
             insert_event: format!(
                 "INSERT INTO {s}.events (id, tenant, event_type, body, created_at) \
                  VALUES ($1, $2, $3, $4, $5)"
