@@ -182,7 +182,11 @@ async fn watch_deliveries(webhooks: &Webhooks, tenant: &TenantId) -> Result<bool
             let status = format!("{:?}", d.status).to_lowercase();
             table += &format!(
                 "{:<32} {:<18} {:<10} {:>8} {:>5}\n",
-                d.id, d.event_type(), status, d.attempts, code
+                d.id,
+                d.event_type(),
+                status,
+                d.attempts,
+                code
             );
         }
         if table != last {

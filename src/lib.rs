@@ -27,16 +27,17 @@ pub use dispatcher::{Dispatcher, DispatcherConfig, DispatcherHandle};
 pub use error::{BoxError, ConflictKind, Error};
 #[cfg(feature = "registry")]
 pub use id::{DeliveryId, EndpointId, EventId};
+#[cfg(feature = "registry")]
+pub use model::sent::Sent;
 pub use signing::signature;
 pub use signing::{
     DEFAULT_TOLERANCE, GENERATED_KEY_LEN, MAX_KEY_LEN, MIN_KEY_LEN, SECRET_PREFIX, SigningSecret,
     Verifier, VerifyError,
 };
-// TEMP until the branches in flight land: they still import `crate::secret`.
 #[cfg(feature = "registry")]
-use signing as secret;
+pub use store::prepared::PreparedSend;
 #[cfg(feature = "registry")]
 pub use webhooks::{
     Config, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROTATION_GRACE,
-    MAX_ROTATION_GRACE, Sent, Webhooks, WebhooksBuilder,
+    MAX_ROTATION_GRACE, Webhooks, WebhooksBuilder,
 };

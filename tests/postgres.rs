@@ -93,7 +93,7 @@ mod backend {
                 .fetch_one(store.pool())
                 .await
                 .unwrap();
-        assert_eq!(versions, 1);
+        assert_eq!(versions, 2);
     }
 
     #[tokio::test]
@@ -112,42 +112,33 @@ mod backend {
             .await
             .unwrap();
 
+        let prepared = webhooks
+            .prepare_send(&tenant, "order.placed", r#"{"id":1,"card":"4242"}"#, None)
+            .await
+            .unwrap();
+        let shown = format!("{prepared:?}");
+        assert!(!shown.contains("4242"), "the payload is not shown: {shown}");
+        assert!(shown.contains("deliveries: 1"), "{shown}");
         let mut tx = store.pool().begin().await.unwrap();
         sqlx::query(&format!("INSERT INTO {orders} VALUES (1)"))
             .execute(&mut *tx)
             .await
             .unwrap();
-        let abandoned = store
-            .send_in(
-                &mut tx,
-                &webhooks,
-                &tenant,
-                "order.placed",
-                r#"{"id":1}"#,
-                None,
-            )
-            .await
-            .unwrap();
+        let abandoned = store.enqueue_in(&mut tx, prepared).await.unwrap();
         assert_eq!(abandoned.deliveries, 1);
         tx.rollback().await.unwrap();
         assert!(webhooks.event(&tenant, &abandoned.event_id).await.is_err());
 
+        let prepared = webhooks
+            .prepare_send(&tenant, "order.placed", r#"{"id":2}"#, Some("order-2"))
+            .await
+            .unwrap();
         let mut tx = store.pool().begin().await.unwrap();
         sqlx::query(&format!("INSERT INTO {orders} VALUES (2)"))
             .execute(&mut *tx)
             .await
             .unwrap();
-        let sent = store
-            .send_in(
-                &mut tx,
-                &webhooks,
-                &tenant,
-                "order.placed",
-                r#"{"id":2}"#,
-                Some("order-2"),
-            )
-            .await
-            .unwrap();
+        let sent = store.enqueue_in(&mut tx, prepared).await.unwrap();
         // Not visible to anyone else until the caller commits.
         assert!(webhooks.event(&tenant, &sent.event_id).await.is_err());
         tx.commit().await.unwrap();
@@ -158,21 +149,38 @@ mod backend {
         assert_eq!(listed.data.len(), 1);
         assert_eq!(listed.data[0].event_id, sent.event_id);
 
-        // The key is honoured inside the outbox too.
-        let mut tx = store.pool().begin().await.unwrap();
-        let again = store
-            .send_in(
-                &mut tx,
-                &webhooks,
-                &tenant,
-                "order.placed",
-                r#"{"id":2}"#,
-                Some("order-2"),
-            )
+        // The key is honoured inside the outbox too: the retry answers as
+        // the first send did and queues nothing.
+        let retry = webhooks
+            .prepare_send(&tenant, "order.placed", r#"{"id":2}"#, Some("order-2"))
             .await
             .unwrap();
+        let mut tx = store.pool().begin().await.unwrap();
+        let again = store.enqueue_in(&mut tx, retry).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(again, sent);
+        let different = webhooks
+            .prepare_send(&tenant, "order.placed", r#"{"id":3}"#, Some("order-2"))
+            .await
+            .unwrap();
+        let mut tx = store.pool().begin().await.unwrap();
+        let reused = store.enqueue_in(&mut tx, different).await.unwrap_err();
+        tx.rollback().await.unwrap();
+        assert!(
+            matches!(
+                reused,
+                hookshot::Error::Conflict {
+                    kind: hookshot::ConflictKind::IdempotencyKeyReused,
+                    ..
+                }
+            ),
+            "{reused}"
+        );
+        let listed = webhooks
+            .list_deliveries(&tenant, &DeliveryFilter::default(), &PageRequest::first())
+            .await
+            .unwrap();
+        assert_eq!(listed.data.len(), 1);
     }
 
     #[tokio::test]
@@ -180,17 +188,84 @@ mod backend {
         let store = fresh().await;
         let webhooks = webhooks_over(&store, Arc::new(ManualClock::new(START))).await;
         let tenant = TenantId::new("shop").unwrap();
-        let mut tx = store.pool().begin().await.unwrap();
-        let unknown = store
-            .send_in(&mut tx, &webhooks, &tenant, "order.lost", "{}", None)
+        let unknown = webhooks
+            .prepare_send(&tenant, "order.lost", "{}", None)
             .await
             .unwrap_err();
         assert!(unknown.to_string().contains("order.lost"), "{unknown}");
-        let not_json = store
-            .send_in(&mut tx, &webhooks, &tenant, "order.placed", "{nope", None)
+        let not_json = webhooks
+            .prepare_send(&tenant, "order.placed", "{nope", None)
             .await
             .unwrap_err();
         assert!(matches!(not_json, hookshot::Error::InvalidInput { .. }));
+    }
+
+    /// A send prepared by a `Webhooks` over another store would queue
+    /// deliveries to endpoints this schema does not have: it is refused,
+    /// with nothing written.
+    #[tokio::test]
+    async fn outbox_refuses_a_send_prepared_over_another_store() {
+        let store = fresh().await;
+        let here = webhooks_over(&store, Arc::new(ManualClock::new(START))).await;
+        let tenant = TenantId::new("shop").unwrap();
+        here.create_endpoint(&tenant, NewEndpoint::new("http://127.0.0.1:9/a"), None)
+            .await
+            .unwrap();
+        let elsewhere = Webhooks::in_memory()
+            .allow_http(true)
+            .event_type(EventType::new("order.placed").unwrap())
+            .event_type(EventType::new("order.shipped").unwrap())
+            .build()
+            .await
+            .unwrap();
+        let stranger = elsewhere
+            .create_endpoint(&tenant, NewEndpoint::new("http://127.0.0.1:9/b"), None)
+            .await
+            .unwrap();
+
+        let mut tx = store.pool().begin().await.unwrap();
+        let foreign_endpoint = elsewhere
+            .prepare_send(&tenant, "order.placed", "{}", None)
+            .await
+            .unwrap();
+        let refused = store
+            .enqueue_in(&mut tx, foreign_endpoint)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, hookshot::Error::InvalidInput { .. }),
+            "{refused}"
+        );
+        let text = refused.to_string();
+        assert!(text.contains("another store"), "{text}");
+        assert!(text.contains(stranger.endpoint.id.as_str()), "{text}");
+
+        let foreign_type = elsewhere
+            .prepare_send(&tenant, "order.shipped", "{}", None)
+            .await
+            .unwrap();
+        let refused = store.enqueue_in(&mut tx, foreign_type).await.unwrap_err();
+        assert!(refused.to_string().contains("order.shipped"), "{refused}");
+        tx.commit().await.unwrap();
+        let events: i64 =
+            sqlx::query_scalar(&format!("SELECT count(*) FROM {}.events", store.schema()))
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(events, 0, "nothing written");
+
+        // Another instance over the same schema is the same store.
+        let twin = PostgresStore::connect(&database_url(), store.schema())
+            .await
+            .unwrap();
+        let prepared = here
+            .prepare_send(&tenant, "order.placed", "{}", None)
+            .await
+            .unwrap();
+        let mut tx = twin.pool().begin().await.unwrap();
+        let sent = twin.enqueue_in(&mut tx, prepared).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(sent.deliveries, 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -242,6 +317,499 @@ mod backend {
             sorted.sort();
             assert_eq!(order, sorted, "oldest first within a batch");
         }
+    }
+}
+
+/// What the store keeps in its JSON `record` columns: pinned to literals,
+/// so that changing a public serde attribute cannot change what is stored,
+/// and converted from what schema version 1 wrote.
+mod records {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use hookshot::SigningSecret;
+    use hookshot::clock::Timestamp;
+    use hookshot::model::{
+        Attempt, AttemptOutcome, Delivery, DeliveryStatus, Endpoint, EndpointSecrets,
+        EndpointStatus, Event, EventType, RetiredSecret, StoredEndpoint, TenantId, Trigger,
+    };
+    use hookshot::store::postgres::PostgresStore;
+    use hookshot::store::{CatalogStore, DeliveryStore, EndpointStore};
+    use serde_json::{Value, json};
+
+    use super::{database_url, fresh};
+
+    const RICH: &str = "ep_01hwt245a07xmyxfcg1ma19t6d";
+    const DISABLED: &str = "ep_01hwt25zx0f5nh30ya9ksg5jhd";
+    const DELETED: &str = "ep_01hwt25zx0f5nh30ya9ksg5jhg";
+    const EVENT: &str = "msg_01hwt25zx0f5nh30ya9ksg5jhe";
+    const DELIVERY: &str = "dlv_01hwt25zx0f5nh30ya9ksg5jhf";
+    const CURRENT: &str = "whsec_NcAGRP9rY67AwNzUWYLXWNp9jJ1T/RkSvYeY9Yu32wA=";
+    const RETIRED: &str = "whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    const DISABLED_SECRET: &str = "whsec_AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
+    const DELETED_SECRET: &str = "whsec_BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ=";
+
+    /// An endpoint row of schema version 1.
+    struct V1Endpoint {
+        id: &'static str,
+        active: bool,
+        deleted: bool,
+        event_types: Option<&'static [&'static str]>,
+        record: &'static str,
+    }
+
+    /// Endpoint records as hookshot wrote them at schema version 1, taken
+    /// from a run of that version: the public `Endpoint` JSON inside.
+    const V1_ENDPOINTS: [V1Endpoint; 3] = [
+        V1Endpoint {
+            id: RICH,
+            active: true,
+            deleted: false,
+            event_types: Some(&["order.*", "order.placed"]),
+            record: r#"{"secret": "whsec_NcAGRP9rY67AwNzUWYLXWNp9jJ1T/RkSvYeY9Yu32wA=", "retired": [{"secret": "whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=", "expires_at": "2024-05-01T13:31:00.000Z"}], "endpoint": {"id": "ep_01hwt245a07xmyxfcg1ma19t6d", "url": "http://127.0.0.1:9/rich", "name": "Rich", "status": "active", "tenant": "shop", "headers": {"x-team": "billing"}, "metadata": {"plan": "pro"}, "created_at": "2024-05-01T12:30:00.000Z", "updated_at": "2024-05-01T12:31:00.000Z", "description": "All the fields", "event_types": ["order.*", "order.placed"], "timeout_secs": 5, "last_triggered_at": "2024-05-01T12:31:00.000Z", "has_signing_secret": true, "rate_limit_per_sec": 20}, "deleted_at": null, "failing_since": "2024-05-01T12:31:00.123Z"}"#,
+        },
+        V1Endpoint {
+            id: DISABLED,
+            active: false,
+            deleted: false,
+            event_types: None,
+            record: r#"{"secret": "whsec_AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=", "retired": [], "endpoint": {"id": "ep_01hwt25zx0f5nh30ya9ksg5jhd", "url": "http://127.0.0.1:9/plain", "name": "", "status": "disabled", "tenant": "shop", "headers": {}, "metadata": {}, "created_at": "2024-05-01T12:31:00.000Z", "updated_at": "2024-05-01T12:31:00.000Z", "description": "", "disabled_at": "2024-05-01T12:31:00.000Z", "timeout_secs": 15, "disabled_reason": "created disabled", "has_signing_secret": true}, "deleted_at": null, "failing_since": null}"#,
+        },
+        V1Endpoint {
+            id: DELETED,
+            active: true,
+            deleted: true,
+            event_types: None,
+            record: r#"{"secret": "whsec_BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ=", "retired": [], "endpoint": {"id": "ep_01hwt25zx0f5nh30ya9ksg5jhg", "url": "http://127.0.0.1:9/gone", "name": "", "status": "active", "tenant": "shop", "headers": {}, "metadata": {}, "created_at": "2024-05-01T12:31:00.000Z", "updated_at": "2024-05-01T12:31:00.000Z", "description": "", "timeout_secs": 15, "has_signing_secret": true}, "deleted_at": "2024-05-01T12:31:00.000Z", "failing_since": null}"#,
+        },
+    ];
+
+    const V1_EVENT_TYPES: [(&str, &str); 2] = [
+        (
+            "order.cancelled",
+            r#"{"name": "order.cancelled", "group": "order", "title": "order.cancelled", "deprecated": true, "description": ""}"#,
+        ),
+        (
+            "order.placed",
+            r#"{"name": "order.placed", "group": "order", "title": "Order placed", "example": {"order": 1}, "deprecated": false, "description": "An order was placed."}"#,
+        ),
+    ];
+
+    const V1_ATTEMPTS: [&str; 2] = [
+        r#"{"body": "busy", "number": 1, "status": 503, "outcome": "response", "trigger": "scheduled", "started_at": "2024-05-01T12:31:00.000Z", "delivery_id": "dlv_01hwt25zx0f5nh30ya9ksg5jhf", "duration_ms": 250, "body_truncated": false}"#,
+        r#"{"kind": "timeout", "number": 2, "message": "no answer in 15 s", "outcome": "error", "trigger": "manual", "started_at": "2024-05-01T12:32:00.000Z", "delivery_id": "dlv_01hwt25zx0f5nh30ya9ksg5jhf", "duration_ms": 15000}"#,
+    ];
+
+    /// The stored form since schema version 2, by row key. A change here is
+    /// a change of what is on disk: it needs a new version and a migration.
+    fn pinned_endpoints() -> BTreeMap<String, Value> {
+        let plain = |url: &str, secret: &str| {
+            json!({
+                "version": 2, "name": "", "description": "", "url": url,
+                "event_types": null, "disabled": null, "timeout_ms": 15000,
+                "rate_limit_per_sec": null, "headers": {}, "metadata": {},
+                "has_signing_secret": true, "created_at_ms": 1_714_566_660_000_i64,
+                "updated_at_ms": 1_714_566_660_000_i64, "last_triggered_at_ms": null,
+                "secret": secret, "retired": [], "deleted_at_ms": null,
+                "failing_since_ms": null,
+            })
+        };
+        let mut disabled = plain("http://127.0.0.1:9/plain", DISABLED_SECRET);
+        disabled["disabled"] =
+            json!({"reason": "created disabled", "since_ms": 1_714_566_660_000_i64});
+        let mut deleted = plain("http://127.0.0.1:9/gone", DELETED_SECRET);
+        deleted["deleted_at_ms"] = json!(1_714_566_660_000_i64);
+        let rich = json!({
+            "version": 2,
+            "name": "Rich",
+            "description": "All the fields",
+            "url": "http://127.0.0.1:9/rich",
+            "event_types": ["order.*", "order.placed"],
+            "disabled": null,
+            "timeout_ms": 5000,
+            "rate_limit_per_sec": 20,
+            "headers": {"x-team": "billing"},
+            "metadata": {"plan": "pro"},
+            "has_signing_secret": true,
+            "created_at_ms": 1_714_566_600_000_i64,
+            "updated_at_ms": 1_714_566_660_000_i64,
+            "last_triggered_at_ms": 1_714_566_660_000_i64,
+            "secret": CURRENT,
+            "retired": [{"secret": RETIRED, "expires_at_ms": 1_714_570_260_000_i64}],
+            "deleted_at_ms": null,
+            "failing_since_ms": 1_714_566_660_123_i64,
+        });
+        [(RICH, rich), (DISABLED, disabled), (DELETED, deleted)]
+            .into_iter()
+            .map(|(id, record)| (id.to_owned(), record))
+            .collect()
+    }
+
+    fn pinned_event_types() -> BTreeMap<String, Value> {
+        BTreeMap::from([
+            (
+                "order.cancelled".to_owned(),
+                json!({
+                    "version": 2, "group": "order", "title": "order.cancelled",
+                    "description": "", "example": null, "deprecated": true,
+                }),
+            ),
+            (
+                "order.placed".to_owned(),
+                json!({
+                    "version": 2, "group": "order", "title": "Order placed",
+                    "description": "An order was placed.", "example": {"order": 1},
+                    "deprecated": false,
+                }),
+            ),
+        ])
+    }
+
+    fn pinned_attempts() -> Vec<Value> {
+        vec![
+            json!({
+                "version": 2, "number": 1, "trigger": "scheduled",
+                "started_at_ms": 1_714_566_660_000_i64, "duration_ms": 250,
+                "outcome": {"type": "response", "status": 503, "body": "busy", "body_truncated": false},
+            }),
+            json!({
+                "version": 2, "number": 2, "trigger": "manual",
+                "started_at_ms": 1_714_566_720_000_i64, "duration_ms": 15000,
+                "outcome": {"type": "error", "kind": "timeout", "message": "no answer in 15 s"},
+            }),
+        ]
+    }
+
+    /// The same rows as the model holds them.
+    fn endpoints() -> BTreeMap<&'static str, StoredEndpoint> {
+        let at = |text: &str| text.parse::<Timestamp>().unwrap();
+        let secret = |text: &str| text.parse::<SigningSecret>().unwrap();
+        let plain = |id: &str, url: &str, key: &str| StoredEndpoint {
+            endpoint: Endpoint {
+                id: id.parse().unwrap(),
+                tenant: TenantId::new("shop").unwrap(),
+                name: String::new(),
+                description: String::new(),
+                url: url.to_owned(),
+                event_types: None,
+                status: EndpointStatus::Active,
+                timeout: Duration::from_secs(15),
+                rate_limit: None,
+                headers: BTreeMap::new(),
+                metadata: BTreeMap::new(),
+                has_signing_secret: true,
+                created_at: at("2024-05-01T12:31:00Z"),
+                updated_at: at("2024-05-01T12:31:00Z"),
+                last_triggered_at: None,
+            },
+            secrets: EndpointSecrets::new(secret(key)),
+            deleted_at: None,
+            failing_since: None,
+        };
+        let mut disabled = plain(DISABLED, "http://127.0.0.1:9/plain", DISABLED_SECRET);
+        disabled.endpoint.status = EndpointStatus::Disabled {
+            reason: "created disabled".into(),
+            since: at("2024-05-01T12:31:00Z"),
+        };
+        let mut deleted = plain(DELETED, "http://127.0.0.1:9/gone", DELETED_SECRET);
+        deleted.deleted_at = Some(at("2024-05-01T12:31:00Z"));
+        let mut rich = plain(RICH, "http://127.0.0.1:9/rich", CURRENT);
+        let e = &mut rich.endpoint;
+        e.name = "Rich".into();
+        e.description = "All the fields".into();
+        e.event_types = Some(["order.*".to_owned(), "order.placed".to_owned()].into());
+        e.timeout = Duration::from_secs(5);
+        e.rate_limit = Some(20);
+        e.headers.insert("x-team".into(), "billing".into());
+        e.metadata.insert("plan".into(), "pro".into());
+        e.created_at = at("2024-05-01T12:30:00Z");
+        e.last_triggered_at = Some(at("2024-05-01T12:31:00Z"));
+        rich.secrets.retired.push(RetiredSecret {
+            secret: secret(RETIRED),
+            expires_at: at("2024-05-01T13:31:00Z"),
+        });
+        rich.failing_since = Some(at("2024-05-01T12:31:00.123Z"));
+        BTreeMap::from([(RICH, rich), (DISABLED, disabled), (DELETED, deleted)])
+    }
+
+    fn event_types() -> Vec<EventType> {
+        vec![
+            EventType::new("order.cancelled").unwrap().deprecated(true),
+            EventType::new("order.placed")
+                .unwrap()
+                .title("Order placed")
+                .description("An order was placed.")
+                .example(json!({"order": 1})),
+        ]
+    }
+
+    fn attempts() -> Vec<Attempt> {
+        let attempt = |number, trigger, started: &str, millis, outcome| {
+            Attempt::new(
+                DELIVERY.parse().unwrap(),
+                number,
+                trigger,
+                started.parse().unwrap(),
+                Duration::from_millis(millis),
+                outcome,
+            )
+        };
+        vec![
+            attempt(
+                1,
+                Trigger::Scheduled,
+                "2024-05-01T12:31:00Z",
+                250,
+                AttemptOutcome::Response {
+                    status: 503,
+                    body: "busy".into(),
+                    body_truncated: false,
+                },
+            ),
+            attempt(
+                2,
+                Trigger::Manual,
+                "2024-05-01T12:32:00Z",
+                15000,
+                AttemptOutcome::Error {
+                    kind: "timeout".into(),
+                    message: "no answer in 15 s".into(),
+                },
+            ),
+        ]
+    }
+
+    /// The `record` columns as stored, by row key (attempts in order).
+    async fn stored(
+        store: &PostgresStore,
+    ) -> (BTreeMap<String, Value>, BTreeMap<String, Value>, Vec<Value>) {
+        let s = store.schema();
+        let keyed = |table: &str, key: &str| format!("SELECT {key}, record::text FROM {s}.{table}");
+        let read = |rows: Vec<(String, String)>| -> BTreeMap<String, Value> {
+            rows.into_iter()
+                .map(|(key, record)| (key, serde_json::from_str(&record).unwrap()))
+                .collect()
+        };
+        let endpoints = sqlx::query_as(&keyed("endpoints", "id"))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        let event_types = sqlx::query_as(&keyed("event_types", "name"))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        let attempts: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT record::text FROM {s}.attempts ORDER BY seq"
+        ))
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        (
+            read(endpoints),
+            read(event_types),
+            attempts
+                .iter()
+                .map(|r| serde_json::from_str(r).unwrap())
+                .collect(),
+        )
+    }
+
+    /// Everything reads back through the store as the model values.
+    async fn assert_reads_back(store: &PostgresStore) {
+        let tenant = TenantId::new("shop").unwrap();
+        for (id, expected) in endpoints() {
+            let read = store.endpoint(&tenant, &id.parse().unwrap()).await.unwrap();
+            if expected.deleted_at.is_some() {
+                assert_eq!(read, None, "{id} is deleted");
+            } else {
+                let read = read.unwrap();
+                assert_eq!(read, expected, "{id}");
+                let secrets: Vec<String> = read
+                    .secrets
+                    .signing_at(Timestamp::from_unix_millis(0))
+                    .map(SigningSecret::expose)
+                    .collect();
+                let wanted: Vec<String> = expected
+                    .secrets
+                    .signing_at(Timestamp::from_unix_millis(0))
+                    .map(SigningSecret::expose)
+                    .collect();
+                assert_eq!(secrets, wanted, "{id}: secrets and all");
+            }
+        }
+        assert_eq!(
+            store.subscribers(&tenant, "order.placed").await.unwrap(),
+            [RICH.parse().unwrap()]
+        );
+        assert_eq!(store.event_types().await.unwrap(), event_types());
+        assert_eq!(
+            store.event_type("order.placed").await.unwrap().as_ref(),
+            event_types().get(1)
+        );
+        assert_eq!(
+            store
+                .attempts(&tenant, &DELIVERY.parse().unwrap())
+                .await
+                .unwrap(),
+            attempts()
+        );
+    }
+
+    async fn write_v1_rows(store: &PostgresStore) {
+        let s = store.schema();
+        let run = |sql: String| async move {
+            sqlx::query(&sql).execute(store.pool()).await.unwrap();
+        };
+        for V1Endpoint {
+            id,
+            active,
+            deleted,
+            event_types,
+            record,
+        } in V1_ENDPOINTS
+        {
+            sqlx::query(&format!(
+                "INSERT INTO {s}.endpoints (id, tenant, active, deleted, event_types, record) \
+                 VALUES ($1, 'shop', $2, $3, $4, $5::jsonb)"
+            ))
+            .bind(id)
+            .bind(active)
+            .bind(deleted)
+            .bind(event_types.map(<[&str]>::to_vec))
+            .bind(record)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+        for (name, record) in V1_EVENT_TYPES {
+            sqlx::query(&format!(
+                "INSERT INTO {s}.event_types (name, record) VALUES ($1, $2::jsonb)"
+            ))
+            .bind(name)
+            .bind(record)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+        run(format!(
+            "INSERT INTO {s}.events (id, tenant, event_type, body, created_at) \
+             VALUES ('{EVENT}', 'shop', 'order.placed', '{{\"order\":1}}', 1714566660000)"
+        ))
+        .await;
+        run(format!(
+            "INSERT INTO {s}.deliveries (id, tenant, event_id, endpoint_id, event_type, status, \
+               attempts, scheduled_attempts, next_trigger, created_at, last_attempt_at) \
+             VALUES ('{DELIVERY}', 'shop', '{EVENT}', '{RICH}', 'order.placed', 'failed', \
+               2, 1, 'manual', 1714566660000, 1714566720000)"
+        ))
+        .await;
+        for record in V1_ATTEMPTS {
+            sqlx::query(&format!(
+                "INSERT INTO {s}.attempts (delivery_id, record) VALUES ($1, $2::jsonb)"
+            ))
+            .bind(DELIVERY)
+            .bind(record)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_written_by_schema_version_1_read_back_after_migrating() {
+        let store = PostgresStore::temporary_migrated_to(&database_url(), 1)
+            .await
+            .unwrap();
+        write_v1_rows(&store).await;
+        store.migrate().await.unwrap();
+        assert_reads_back(&store).await;
+        // Converted to exactly what this release writes.
+        let (endpoints, event_types, attempts) = stored(&store).await;
+        assert_eq!(endpoints, pinned_endpoints());
+        assert_eq!(event_types, pinned_event_types());
+        assert_eq!(attempts, pinned_attempts());
+    }
+
+    #[tokio::test]
+    async fn the_stored_form_is_pinned() {
+        let store = fresh().await;
+        for endpoint in endpoints().into_values() {
+            store.insert_endpoint(endpoint, None).await.unwrap();
+        }
+        store.upsert_event_types(&event_types()).await.unwrap();
+        let created: Timestamp = "2024-05-01T12:31:00Z".parse().unwrap();
+        let tenant = TenantId::new("shop").unwrap();
+        let event = Event::new(
+            EVENT.parse().unwrap(),
+            tenant,
+            "order.placed",
+            r#"{"order":1}"#,
+            created,
+        );
+        let delivery = Delivery::new(DELIVERY.parse().unwrap(), &event, RICH.parse().unwrap());
+        store.enqueue(event, vec![delivery], None).await.unwrap();
+        let now: Timestamp = "2024-05-01T13:00:00Z".parse().unwrap();
+        for attempt in attempts() {
+            let claim = store
+                .claim_due("w", now, now.saturating_add(Duration::from_secs(60)), 1)
+                .await
+                .unwrap()
+                .pop()
+                .unwrap();
+            let mut delivery = claim.delivery.clone();
+            delivery.status = DeliveryStatus::Retrying;
+            delivery.next_attempt_at = Some(created);
+            assert!(
+                store
+                    .finish_attempt(&claim.lease, attempt, delivery)
+                    .await
+                    .unwrap()
+            );
+        }
+        let (endpoints, event_types, attempts) = stored(&store).await;
+        assert_eq!(endpoints, pinned_endpoints());
+        assert_eq!(event_types, pinned_event_types());
+        assert_eq!(attempts, pinned_attempts());
+        assert_reads_back(&store).await;
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_row_is_named_and_its_secret_kept_out_of_the_error() {
+        let store = fresh().await;
+        let rich = endpoints().remove(RICH).unwrap();
+        store.insert_endpoint(rich, None).await.unwrap();
+        let tenant = TenantId::new("shop").unwrap();
+        let id = RICH.parse().unwrap();
+        let merge = format!(
+            "UPDATE {}.endpoints SET record = record || $1::jsonb",
+            store.schema()
+        );
+        sqlx::query(&merge)
+            .bind(r#"{"version": 3}"#)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let newer = store.endpoint(&tenant, &id).await.unwrap_err();
+        assert!(matches!(newer, hookshot::Error::Backend { .. }), "{newer}");
+        let text = newer.to_string();
+        assert!(
+            text.contains(&format!("row {RICH} of table endpoints")),
+            "{text}"
+        );
+        assert!(text.contains("version 3"), "{text}");
+
+        // A secret where a number belongs, which serde would quote.
+        sqlx::query(&merge)
+            .bind(format!(r#"{{"version": 2, "timeout_ms": "{CURRENT}"}}"#))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let text = store.endpoint(&tenant, &id).await.unwrap_err().to_string();
+        assert!(
+            text.contains(&format!("row {RICH} of table endpoints")),
+            "{text}"
+        );
+        assert!(!text.contains(CURRENT), "{text}");
     }
 }
 

@@ -29,6 +29,26 @@ pub struct Event {
 }
 
 impl Event {
+    /// The event `id` of `tenant`, of `event_type`, carrying `body` (the
+    /// exact bytes every delivery POSTs), sent at `created_at`.
+    /// [`crate::Webhooks::send`] makes these; build one by hand only to
+    /// write to a store directly.
+    pub fn new(
+        id: EventId,
+        tenant: TenantId,
+        event_type: &str,
+        body: &str,
+        created_at: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            tenant,
+            event_type: event_type.into(),
+            body: body.into(),
+            created_at,
+        }
+    }
+
     /// Its event type, from the catalog.
     pub fn event_type(&self) -> &str {
         &self.event_type
@@ -121,7 +141,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// A delivery of `event` to `endpoint_id`, due at once.
-    pub(crate) fn new(id: DeliveryId, event: &Event, endpoint_id: EndpointId) -> Self {
+    pub fn new(id: DeliveryId, event: &Event, endpoint_id: EndpointId) -> Self {
         Self {
             id,
             tenant: event.tenant.clone(),

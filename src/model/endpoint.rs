@@ -7,7 +7,7 @@ use super::TenantId;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::id::EndpointId;
-use crate::secret::SigningSecret;
+use crate::signing::SigningSecret;
 
 /// A customer's URL that receives webhooks, as every read returns it: never
 /// with its signing secret.

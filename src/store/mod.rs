@@ -33,6 +33,7 @@ pub mod conformance;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub(crate) mod prepared;
 mod records;
 
 pub use memory::MemoryStore;

@@ -1,59 +1,18 @@
 //! Sending events and reading their delivery history.
 
-use serde::{Deserialize, Serialize};
-
-use super::{Idempotency, Webhooks, answer, digest};
+use super::{Idempotency, Webhooks, digest};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::id::{DeliveryId, EndpointId, EventId};
+use crate::model::sent::Sent;
 use crate::model::validate;
 use crate::model::{
     Delivery, DeliveryDetail, DeliveryFilter, Event, Page, PageRequest, Payload, TenantId,
     render_body,
 };
-use crate::store::{IdempotencyRecord, Inserted};
+use crate::store::prepared::PreparedSend;
 
 const SEND_SCOPE: &str = "event.send";
-
-/// What [`Webhooks::send`] did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sent {
-    /// The event's id: the `webhook-id` of every delivery.
-    pub event_id: EventId,
-    /// How many endpoints it is being delivered to.
-    pub deliveries: usize,
-}
-
-/// A checked `send`: the one store write it needs, and how to answer once
-/// that write is done.
-pub(crate) struct PreparedSend<'a> {
-    pub(crate) write: SendWrite,
-    pub(crate) reply: SendReply<'a>,
-}
-
-/// The arguments of [`crate::store::DeliveryStore::enqueue`].
-pub(crate) struct SendWrite {
-    pub(crate) event: Event,
-    pub(crate) deliveries: Vec<Delivery>,
-    pub(crate) record: Option<IdempotencyRecord>,
-}
-
-pub(crate) struct SendReply<'a> {
-    claim: Idempotency<'a>,
-    sent: Sent,
-}
-
-impl SendReply<'_> {
-    /// Whether the write, having reported `inserted`, queued anything.
-    pub(crate) fn queued(&self, inserted: &Inserted) -> bool {
-        matches!(inserted, Inserted::Created) && self.sent.deliveries > 0
-    }
-
-    /// The caller's answer once the store reported `inserted`.
-    pub(crate) fn answer(self, inserted: Inserted) -> Result<Sent, Error> {
-        answer(inserted, &self.claim, self.sent)
-    }
-}
 
 impl Webhooks {
     /// Sends an event: stores it once and queues a delivery to every active
@@ -74,29 +33,45 @@ impl Webhooks {
         payload: impl Into<Payload>,
         idempotency_key: Option<&str>,
     ) -> Result<Sent, Error> {
-        let PreparedSend { write, reply } = self
-            .prepare_send(tenant, event_type, payload.into(), idempotency_key)
+        let prepared = self
+            .prepare_send(tenant, event_type, payload, idempotency_key)
             .await?;
+        let (write, answer) = prepared.into_write();
         let inserted = self
             .store
-            .enqueue(write.event, write.deliveries, write.record)
+            .enqueue(write.event, write.deliveries, write.idempotency)
             .await?;
-        if reply.queued(&inserted) {
+        if answer.queued(&inserted) {
             self.wakers.wake();
         }
-        reply.answer(inserted)
+        answer.answer(inserted)
     }
 
-    /// Everything `send` checks and builds before the one store write, so
-    /// that a backend can make that write inside a transaction of its own
-    /// (the Postgres outbox).
-    pub(crate) async fn prepare_send<'a>(
+    /// The first phase of [`Webhooks::send`]: checks the send and builds
+    /// the event and its deliveries (one per subscribed endpoint), storing
+    /// nothing. The second phase writes the [`PreparedSend`] to the store
+    /// this instance was built over, for instance inside the application's
+    /// own transaction with
+    /// [`PostgresStore::enqueue_in`](crate::store::postgres::PostgresStore::enqueue_in).
+    ///
+    /// It reads the catalog and the subscribers from this instance's store,
+    /// so its result belongs to that store alone: written to another it
+    /// would queue deliveries to endpoints that store does not have.
+    /// `enqueue_in` refuses such a send when it can tell (see there).
+    ///
+    /// With an `idempotency_key`, the key is claimed by the write, not
+    /// here: the write of a retry within the idempotency window answers as
+    /// the first did and stores nothing more.
+    ///
+    /// # Errors
+    /// As [`Webhooks::send`], before anything is stored.
+    pub async fn prepare_send(
         &self,
-        tenant: &'a TenantId,
+        tenant: &TenantId,
         event_type: &str,
-        payload: Payload,
-        idempotency_key: Option<&'a str>,
-    ) -> Result<PreparedSend<'a>, Error> {
+        payload: impl Into<Payload>,
+        idempotency_key: Option<&str>,
+    ) -> Result<PreparedSend, Error> {
         if let Some(key) = idempotency_key {
             validate::idempotency_key(key)?;
         }
@@ -106,7 +81,7 @@ impl Webhooks {
                 format!("{event_type:?} is not in the event-type catalog"),
             ));
         }
-        let data = payload.into_json(self.config.max_payload_bytes)?;
+        let data = payload.into().into_json(self.config.max_payload_bytes)?;
         let now = self.clock.now();
         let claim = Idempotency {
             tenant,
@@ -131,14 +106,12 @@ impl Webhooks {
             deliveries: deliveries.len(),
         };
         let record = self.idempotency_record(&claim, &sent)?;
-        Ok(PreparedSend {
-            write: SendWrite {
-                event,
-                deliveries,
-                record,
-            },
-            reply: SendReply { claim, sent },
-        })
+        Ok(PreparedSend::new(
+            event,
+            deliveries,
+            record,
+            claim.fingerprint,
+        ))
     }
 
     /// Runs `waker` after every `send` that queued deliveries, for as long

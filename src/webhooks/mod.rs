@@ -3,28 +3,23 @@
 
 mod events;
 
-#[cfg(feature = "postgres")]
-pub(crate) use events::PreparedSend;
-pub use events::Sent;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, SystemClock, Timestamp};
-use crate::error::{ConflictKind, Error};
+use crate::error::Error;
 use crate::id::{EndpointId, IdGenerator};
 use crate::model::validate;
 use crate::model::{
     CreatedEndpoint, Endpoint, EndpointFilter, EndpointLimits, EndpointSecrets, EndpointStatus,
     EventType, NewEndpoint, Page, PageRequest, StoredEndpoint, TenantId, UpdateEndpoint,
 };
-use crate::secret::SigningSecret;
-use crate::store::{IdempotencyRecord, Inserted, MemoryStore, Store, Wake};
+use crate::signing::SigningSecret;
+use crate::store::{IdempotencyRecord, MemoryStore, Store, Wake};
 
 /// How long an idempotency key is remembered by default.
 pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -306,7 +301,7 @@ impl Webhooks {
             failing_since: None,
         };
         let inserted = self.store.insert_endpoint(stored, record).await?;
-        answer(inserted, &claim, created)
+        inserted.answer(&claim.fingerprint, created)
     }
 
     /// The record that remembers `response` under the caller's key, if any.
@@ -597,26 +592,6 @@ struct Idempotency<'a> {
     key: Option<&'a str>,
     fingerprint: String,
     now: Timestamp,
-}
-
-/// The answer to a request whose store write reported `inserted`: the fresh
-/// answer, the first answer to an earlier request with the same key, or a
-/// conflict when that earlier request was a different one.
-fn answer<T: DeserializeOwned>(
-    inserted: Inserted,
-    claim: &Idempotency<'_>,
-    fresh: T,
-) -> Result<T, Error> {
-    match inserted {
-        Inserted::Created => Ok(fresh),
-        Inserted::Existing(first) if first.fingerprint == claim.fingerprint => {
-            serde_json::from_str(&first.response).map_err(internal)
-        }
-        Inserted::Existing(_) => Err(Error::conflict(
-            ConflictKind::IdempotencyKeyReused,
-            "the idempotency key was already used for a different request",
-        )),
-    }
 }
 
 /// Overwrites `field` when an update supplies a value.

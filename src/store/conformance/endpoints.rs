@@ -10,7 +10,7 @@ use crate::model::{
     CreatedEndpoint, Endpoint, EndpointFilter, EndpointStatus, PageRequest, StatusFilter,
     StoredEndpoint, UpdateEndpoint,
 };
-use crate::secret::SigningSecret;
+use crate::signing::SigningSecret;
 use crate::store::{Inserted, Store};
 
 use super::fixtures::{

@@ -4,15 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::Sent;
 use crate::clock::{Clock, ManualClock, Timestamp};
 use crate::id::{EndpointId, EventId};
 use crate::model::{
     CreatedEndpoint, Delivery, DeliveryFilter, Endpoint, EndpointFilter, Event, NewEndpoint, Page,
     PageRequest, Payload, StoredEndpoint, TenantId, UpdateEndpoint,
 };
-use crate::secret::SigningSecret;
+use crate::signing::SigningSecret;
 use crate::store::{Claim, Store};
-use crate::webhooks::{Sent, Webhooks, WebhooksBuilder};
+use crate::webhooks::{Webhooks, WebhooksBuilder};
 
 use super::fixtures::{
     MS, PAYLOAD, SEND_KEY, START, any_delivery, catalog, endpoint_request, ids_of, tenant,

@@ -8,12 +8,13 @@ use std::time::Duration;
 use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 
+use crate::Sent;
 use crate::error::Error;
 use crate::id::EventId;
 use crate::model::{CreatedEndpoint, EndpointFilter, TenantId};
-use crate::secret::SigningSecret;
+use crate::signing::SigningSecret;
 use crate::store::{Inserted, Store};
-use crate::webhooks::{DEFAULT_IDEMPOTENCY_WINDOW, Sent};
+use crate::webhooks::DEFAULT_IDEMPOTENCY_WINDOW;
 
 use super::fixtures::{
     CREATE_SCOPE, HOUR, MS, PAYLOAD, SECOND, SEND_KEY, START, any_delivery, assert_conflict,

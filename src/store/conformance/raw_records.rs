@@ -12,7 +12,7 @@ use crate::id::EndpointId;
 use crate::model::{
     Endpoint, EndpointSecrets, EndpointStatus, RetiredSecret, StoredEndpoint, TenantId,
 };
-use crate::secret::SigningSecret;
+use crate::signing::SigningSecret;
 use crate::store::{IdempotencyRecord, Inserted, Store};
 
 use super::fixtures::{HOUR, SECOND, START, receiver_url, string_map, string_set};

@@ -5,7 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use super::schema::DELIVERY_COLUMNS;
-use super::{PostgresStore, backend, corrupt, idempotency, is_unique_violation};
+use super::{PostgresStore, backend, corrupt, idempotency, is_unique_violation, records};
 use crate::clock::Timestamp;
 use crate::error::{ConflictKind, Error};
 use crate::id::{DeliveryId, EndpointId, EventId};
@@ -385,7 +385,7 @@ impl DeliveryStore for PostgresStore {
     ) -> Result<bool, Error> {
         let finish = Finish {
             lease: lease.clone(),
-            record: serde_json::to_string(&attempt).map_err(|e| corrupt("attempt", e))?,
+            record: records::attempt_to_json(&attempt)?,
             delivery,
         };
         self.shared
@@ -454,15 +454,14 @@ impl DeliveryStore for PostgresStore {
     }
 
     async fn attempts(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Vec<Attempt>, Error> {
-        let records: Vec<String> = sqlx::query_scalar(&self.sql().attempts)
+        let rows: Vec<(i64, String)> = sqlx::query_as(&self.sql().attempts)
             .bind(tenant.as_str())
             .bind(id.as_str())
             .fetch_all(self.pool())
             .await
             .map_err(backend("reading attempts"))?;
-        records
-            .iter()
-            .map(|r| serde_json::from_str(r).map_err(|e| corrupt("attempt", e)))
+        rows.iter()
+            .map(|(seq, record)| records::attempt_from_row(*seq, id, record))
             .collect()
     }
 
@@ -479,7 +478,10 @@ impl DeliveryStore for PostgresStore {
         query.push_bind(tenant.as_str());
         if !filter.statuses.is_empty() {
             let statuses: Vec<&str> = filter.statuses.iter().map(|s| status_text(*s)).collect();
-            query.push(" AND status = ANY(").push_bind(statuses).push(")");
+            query
+                .push(" AND status = ANY(")
+                .push_bind(statuses)
+                .push(")");
         }
         if let Some(endpoint) = &filter.endpoint_id {
             query

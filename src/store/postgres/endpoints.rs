@@ -1,84 +1,30 @@
 //! Endpoints and the event-type catalog in PostgreSQL.
 //!
-//! An endpoint is kept whole as a JSON document, with the columns that
-//! listings and the subscriber lookup filter on beside it.
+//! An endpoint is kept as a JSON document of its own shape
+//! ([`super::records`]) beside its key and the columns that listings and
+//! the subscriber lookup filter on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, QueryBuilder};
 
 use super::deliveries::push_page;
-use super::{PostgresStore, backend, corrupt, idempotency, is_unique_violation};
-use crate::clock::Timestamp;
+use super::schema::ENDPOINT_COLUMNS;
+use super::{PostgresStore, backend, corrupt, idempotency, is_unique_violation, records};
 use crate::error::{ConflictKind, Error};
 use crate::id::EndpointId;
 use crate::model::{
-    Endpoint, EndpointFilter, EndpointSecrets, EventType, PageRequest, RetiredSecret, StatusFilter,
-    StoredEndpoint, TenantId,
+    EndpointFilter, EventType, PageRequest, StatusFilter, StoredEndpoint, TenantId,
 };
 use crate::store::{CatalogStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted};
 
-/// A stored endpoint as the JSON document in the `record` column. Secrets
-/// are written in their `whsec_` form.
-#[derive(Serialize, Deserialize)]
-struct Record {
-    endpoint: Endpoint,
-    secret: String,
-    retired: Vec<RetiredRecord>,
-    deleted_at: Option<Timestamp>,
-    failing_since: Option<Timestamp>,
-}
+/// An endpoint row as read: its id, tenant and record.
+type EndpointRow = (String, String, String);
 
-#[derive(Serialize, Deserialize)]
-struct RetiredRecord {
-    secret: String,
-    expires_at: Timestamp,
-}
-
-fn encode(stored: &StoredEndpoint) -> Result<String, Error> {
-    let record = Record {
-        endpoint: stored.endpoint.clone(),
-        secret: stored.secrets.current.expose(),
-        retired: stored
-            .secrets
-            .retired
-            .iter()
-            .map(|r| RetiredRecord {
-                secret: r.secret.expose(),
-                expires_at: r.expires_at,
-            })
-            .collect(),
-        deleted_at: stored.deleted_at,
-        failing_since: stored.failing_since,
-    };
-    serde_json::to_string(&record).map_err(|e| corrupt("endpoint", e))
-}
-
-fn decode(text: &str) -> Result<StoredEndpoint, Error> {
-    let record: Record = serde_json::from_str(text).map_err(|e| corrupt("endpoint", e))?;
-    let secret = |text: &str| text.parse().map_err(|e| corrupt("signing secret", e));
-    let retired = record
-        .retired
-        .iter()
-        .map(|r| {
-            Ok(RetiredSecret {
-                secret: secret(&r.secret)?,
-                expires_at: r.expires_at,
-            })
-        })
-        .collect::<Result<Vec<_>, Error>>()?;
-    Ok(StoredEndpoint {
-        endpoint: record.endpoint,
-        secrets: EndpointSecrets {
-            current: secret(&record.secret)?,
-            retired,
-        },
-        deleted_at: record.deleted_at,
-        failing_since: record.failing_since,
-    })
+fn decode((id, tenant, record): &EndpointRow) -> Result<StoredEndpoint, Error> {
+    records::endpoint_from_row(id, tenant, record)
 }
 
 /// The filter column: `NULL` for every type, else the names and patterns.
@@ -122,7 +68,7 @@ impl EndpointStore for PostgresStore {
             .bind(endpoint.endpoint.is_active())
             .bind(endpoint.deleted_at.is_some())
             .bind(event_types_column(&endpoint))
-            .bind(encode(&endpoint)?)
+            .bind(records::endpoint_to_json(&endpoint)?)
             .execute(&mut *tx)
             .await
             .map_err(|e| {
@@ -144,13 +90,13 @@ impl EndpointStore for PostgresStore {
         tenant: &TenantId,
         id: &EndpointId,
     ) -> Result<Option<StoredEndpoint>, Error> {
-        let record: Option<String> = sqlx::query_scalar(&self.sql().endpoint)
+        let row: Option<EndpointRow> = sqlx::query_as(&self.sql().endpoint)
             .bind(tenant.as_str())
             .bind(id.as_str())
             .fetch_optional(self.pool())
             .await
             .map_err(backend("reading an endpoint"))?;
-        record.as_deref().map(decode).transpose()
+        row.as_ref().map(decode).transpose()
     }
 
     /// Reads of concurrent attempts are merged into one statement, and an
@@ -175,14 +121,14 @@ impl EndpointStore for PostgresStore {
     ) -> Result<StoredEndpoint, Error> {
         let failed = backend("updating an endpoint");
         let mut tx = self.pool().begin().await.map_err(failed)?;
-        let record: Option<String> = sqlx::query_scalar(&self.sql().endpoint_for_update)
+        let row: Option<EndpointRow> = sqlx::query_as(&self.sql().endpoint_for_update)
             .bind(tenant.as_str())
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(backend("updating an endpoint"))?;
-        let record = record.ok_or_else(|| Error::not_found("endpoint", id.as_str()))?;
-        let mut updated = decode(&record)?;
+        let row = row.ok_or_else(|| Error::not_found("endpoint", id.as_str()))?;
+        let mut updated = decode(&row)?;
         change(&mut updated)?;
         if updated.endpoint.id != *id || updated.endpoint.tenant != *tenant {
             return Err(Error::invalid(
@@ -196,7 +142,7 @@ impl EndpointStore for PostgresStore {
             .bind(updated.endpoint.is_active())
             .bind(updated.deleted_at.is_some())
             .bind(event_types_column(&updated))
-            .bind(encode(&updated)?)
+            .bind(records::endpoint_to_json(&updated)?)
             .execute(&mut *tx)
             .await
             .map_err(backend("updating an endpoint"))?;
@@ -211,7 +157,7 @@ impl EndpointStore for PostgresStore {
         page: &PageRequest,
     ) -> Result<Vec<StoredEndpoint>, Error> {
         let mut query = QueryBuilder::<Postgres>::new(format!(
-            "SELECT record::text FROM {}.endpoints WHERE NOT deleted AND tenant = ",
+            "SELECT {ENDPOINT_COLUMNS} FROM {}.endpoints WHERE NOT deleted AND tenant = ",
             self.sql().schema
         ));
         query.push_bind(tenant.as_str());
@@ -227,12 +173,12 @@ impl EndpointStore for PostgresStore {
                 .push(")");
         }
         push_page(&mut query, page);
-        let records: Vec<String> = query
-            .build_query_scalar()
+        let rows: Vec<EndpointRow> = query
+            .build_query_as()
             .fetch_all(self.pool())
             .await
             .map_err(backend("listing endpoints"))?;
-        records.iter().map(|r| decode(r)).collect()
+        rows.iter().map(decode).collect()
     }
 
     async fn subscribers(
@@ -259,14 +205,14 @@ impl PostgresStore {
         requests: Vec<(TenantId, EndpointId)>,
     ) -> Result<Vec<Option<Arc<StoredEndpoint>>>, Error> {
         let ids: Vec<&str> = requests.iter().map(|(_, id)| id.as_str()).collect();
-        let records: Vec<String> = sqlx::query_scalar(&self.sql().endpoints_by_id)
+        let rows: Vec<EndpointRow> = sqlx::query_as(&self.sql().endpoints_by_id)
             .bind(ids)
             .fetch_all(self.pool())
             .await
             .map_err(backend("reading endpoints"))?;
-        let found: HashMap<EndpointId, Arc<StoredEndpoint>> = records
+        let found: HashMap<EndpointId, Arc<StoredEndpoint>> = rows
             .iter()
-            .map(|r| decode(r).map(|e| (e.endpoint.id.clone(), Arc::new(e))))
+            .map(|row| decode(row).map(|e| (e.endpoint.id.clone(), Arc::new(e))))
             .collect::<Result<_, _>>()?;
         Ok(requests
             .iter()
@@ -290,7 +236,7 @@ impl CatalogStore for PostgresStore {
         let names: Vec<&str> = unique.keys().copied().collect();
         let records = unique
             .values()
-            .map(|t| serde_json::to_string(t).map_err(|e| corrupt("event type", e)))
+            .map(|t| records::event_type_to_json(t))
             .collect::<Result<Vec<_>, _>>()?;
         sqlx::query(&self.sql().upsert_event_types)
             .bind(names)
@@ -302,13 +248,12 @@ impl CatalogStore for PostgresStore {
     }
 
     async fn event_types(&self) -> Result<Vec<EventType>, Error> {
-        let records: Vec<String> = sqlx::query_scalar(&self.sql().event_types)
+        let rows: Vec<(String, String)> = sqlx::query_as(&self.sql().event_types)
             .fetch_all(self.pool())
             .await
             .map_err(backend("reading the event-type catalog"))?;
-        records
-            .iter()
-            .map(|r| serde_json::from_str(r).map_err(|e| corrupt("event type", e)))
+        rows.iter()
+            .map(|(name, record)| records::event_type_from_row(name, record))
             .collect()
     }
 
@@ -320,7 +265,7 @@ impl CatalogStore for PostgresStore {
             .map_err(backend("reading an event type"))?;
         record
             .as_deref()
-            .map(|r| serde_json::from_str(r).map_err(|e| corrupt("event type", e)))
+            .map(|r| records::event_type_from_row(name, r))
             .transpose()
     }
 }

@@ -4,13 +4,18 @@
 //! - Every table lives in a schema the application names, beside its own
 //!   tables; [`PostgresStore::migrate`] creates or upgrades it and is safe to
 //!   run from several processes at once.
+//! - Endpoints, event types and attempts are kept as JSON documents of
+//!   their own versioned shapes, not in the public JSON of the model types,
+//!   so that the API can change without touching stored rows; a migration
+//!   converts rows when a shape changes.
 //! - Due deliveries are claimed in batches with `FOR UPDATE SKIP LOCKED` and
 //!   a lease; no transaction or connection is held across an HTTP attempt,
 //!   and recording an attempt checks the lease.
 //! - Queueing work sends a `NOTIFY` on commit, which wakes the dispatchers
 //!   of every process at once; they poll as a fallback.
-//! - [`PostgresStore::send_in`] queues an event inside the application's own
-//!   transaction (a transactional outbox), and
+//! - [`PostgresStore::enqueue_in`] queues an event prepared by
+//!   [`Webhooks::prepare_send`](crate::Webhooks::prepare_send) inside the
+//!   application's own transaction (a transactional outbox), and
 //!   [`DeliveryStore::purge_finished`](crate::store::DeliveryStore::purge_finished)
 //!   removes old history, in batches.
 //!
@@ -31,6 +36,7 @@ mod deliveries;
 mod endpoints;
 mod idempotency;
 mod outbox;
+mod records;
 mod retention;
 mod schema;
 #[cfg(feature = "test-support")]
@@ -140,7 +146,7 @@ impl PostgresStore {
     /// [`Error::Backend`] if a statement fails; nothing of a failed run
     /// is kept.
     pub async fn migrate(&self) -> Result<(), Error> {
-        schema::migrate(&self.shared.pool, &self.shared.sql.schema).await
+        schema::migrate(&self.shared.pool, &self.shared.sql.schema, i64::MAX).await
     }
 
     fn sql(&self) -> &Sql {

@@ -3,19 +3,28 @@
 
 use sqlx::PgConnection;
 
-use super::PostgresStore;
+use super::{PostgresStore, backend};
 use crate::error::Error;
-use crate::model::{Payload, TenantId};
-use crate::webhooks::{PreparedSend, Sent, Webhooks};
+use crate::model::sent::Sent;
+use crate::store::prepared::PreparedSend;
 
 impl PostgresStore {
-    /// [`Webhooks::send`] inside the caller's transaction: the event and its
-    /// deliveries are written on `conn` and become visible, and are
-    /// delivered, only if the caller commits. Roll back and they never
-    /// existed. Dispatchers hear of them on commit.
+    /// The second phase of a send, inside the caller's transaction: writes
+    /// the event and the deliveries of `prepared` (and claims its
+    /// idempotency key) on `conn`. They become visible, and are delivered,
+    /// only if the caller commits; roll back and they never existed.
+    /// Dispatchers in every process hear of them on commit.
     ///
-    /// `webhooks` must be built over this store (or a clone of it): it checks
-    /// the event type and finds the subscribers, reading committed data.
+    /// `prepared` must come from
+    /// [`Webhooks::prepare_send`](crate::Webhooks::prepare_send) on a
+    /// `Webhooks` built over this store's schema: it was checked against
+    /// that catalog, and its deliveries go to that schema's endpoints.
+    /// A send prepared over another store is refused with nothing written
+    /// when its event type is not in this catalog or any of its endpoints
+    /// is not in this schema, which one read on the pool finds out before
+    /// writing. (Prepared elsewhere for an event type this catalog has too
+    /// and nobody subscribed to, it would be written here with no
+    /// deliveries.)
     ///
     /// ```no_run
     /// # async fn demo(
@@ -23,35 +32,78 @@ impl PostgresStore {
     /// #     webhooks: hookshot::Webhooks,
     /// # ) -> Result<(), Box<dyn std::error::Error>> {
     /// let tenant = hookshot::model::TenantId::new("acme")?;
+    /// // `webhooks` is built over `store`, or a clone of it.
+    /// let prepared = webhooks
+    ///     .prepare_send(&tenant, "invoice.paid", r#"{"id":1}"#, None)
+    ///     .await?;
     /// let mut tx = store.pool().begin().await?;
     /// sqlx::query("UPDATE invoices SET paid = true WHERE id = 1")
     ///     .execute(&mut *tx)
     ///     .await?;
-    /// store
-    ///     .send_in(&mut tx, &webhooks, &tenant, "invoice.paid", r#"{"id":1}"#, None)
-    ///     .await?;
+    /// let sent = store.enqueue_in(&mut tx, prepared).await?;
     /// tx.commit().await?; // the payment and its webhooks, together
+    /// # let _ = sent;
     /// # Ok(()) }
     /// ```
     ///
     /// # Errors
-    /// As [`Webhooks::send`]. After an error the transaction may be unusable
-    /// and should be rolled back.
-    pub async fn send_in(
+    /// [`Error::InvalidInput`] for a send prepared over another store;
+    /// [`Error::Conflict`] if its idempotency key was used for a different
+    /// request; [`Error::Backend`] if a statement fails. After an error the
+    /// transaction may be unusable and should be rolled back.
+    pub async fn enqueue_in(
         &self,
         conn: &mut PgConnection,
-        webhooks: &Webhooks,
-        tenant: &TenantId,
-        event_type: &str,
-        payload: impl Into<Payload>,
-        idempotency_key: Option<&str>,
+        prepared: PreparedSend,
     ) -> Result<Sent, Error> {
-        let PreparedSend { write, reply } = webhooks
-            .prepare_send(tenant, event_type, payload.into(), idempotency_key)
-            .await?;
+        self.refuse_foreign(&prepared).await?;
+        let (write, answer) = prepared.into_write();
         let inserted = self
-            .enqueue_on(conn, write.event, write.deliveries, write.record)
+            .enqueue_on(conn, write.event, write.deliveries, write.idempotency)
             .await?;
-        reply.answer(inserted)
+        answer.answer(inserted)
+    }
+
+    /// Fails if `prepared` was evidently prepared over another store. The
+    /// read runs on the pool, as the preparing did, rather than in the
+    /// caller's transaction, whose snapshot may predate what the preparing
+    /// saw.
+    async fn refuse_foreign(&self, prepared: &PreparedSend) -> Result<(), Error> {
+        let event = prepared.event();
+        let endpoints: Vec<&str> = prepared
+            .deliveries()
+            .iter()
+            .map(|d| d.endpoint_id.as_str())
+            .collect();
+        let (unknown_type, strangers): (bool, Vec<String>) =
+            sqlx::query_as(&self.sql().foreign_to_schema)
+                .bind(&*event.event_type)
+                .bind(event.tenant.as_str())
+                .bind(endpoints)
+                .fetch_one(self.pool())
+                .await
+                .map_err(backend("checking a prepared send"))?;
+        let foreign = |what: String| {
+            Error::invalid(
+                "prepared_send",
+                format!(
+                    "it was prepared by a Webhooks over another store: {what} in schema {}",
+                    self.schema()
+                ),
+            )
+        };
+        if unknown_type {
+            return Err(foreign(format!(
+                "event type {:?} is not in the catalog",
+                &*event.event_type
+            )));
+        }
+        match strangers.first() {
+            Some(endpoint) => Err(foreign(format!(
+                "there is no endpoint {endpoint} of tenant {}",
+                event.tenant
+            ))),
+            None => Ok(()),
+        }
     }
 }

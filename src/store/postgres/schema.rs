@@ -12,12 +12,15 @@ const MIGRATING: &str = "migrating the hookshot schema";
 
 /// Versions in order; a version is never edited once released, only
 /// followed by a new one.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_records.sql")),
+];
 
-/// Applies every migration the schema lacks, in one transaction (all or
-/// nothing), under an advisory lock so that processes starting together
-/// take turns.
-pub(super) async fn migrate(pool: &PgPool, schema: &str) -> Result<(), Error> {
+/// Applies every migration up to `last` that the schema lacks, in one
+/// transaction (all or nothing), under an advisory lock so that processes
+/// starting together take turns. Only tests stop short of the latest.
+pub(super) async fn migrate(pool: &PgPool, schema: &str, last: i64) -> Result<(), Error> {
     let mut tx = pool.begin().await.map_err(backend(MIGRATING))?;
     // One lock per schema name, held until this transaction ends.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
@@ -43,7 +46,7 @@ pub(super) async fn migrate(pool: &PgPool, schema: &str) -> Result<(), Error> {
             .await
             .map_err(backend(MIGRATING))?;
     for (version, script) in MIGRATIONS {
-        if applied.is_some_and(|done| done >= *version) {
+        if applied.is_some_and(|done| done >= *version) || *version > last {
             continue;
         }
         tx.execute(script.replace(PLACEHOLDER, schema).as_str())
@@ -59,6 +62,10 @@ pub(super) async fn migrate(pool: &PgPool, schema: &str) -> Result<(), Error> {
     }
     tx.commit().await.map_err(backend(MIGRATING))
 }
+
+/// The columns an endpoint is read from, in the order
+/// [`super::records::endpoint_from_row`] takes them.
+pub(super) const ENDPOINT_COLUMNS: &str = "id, tenant, record::text";
 
 /// The columns of a delivery row, in the order `delivery_from_row` reads.
 pub(super) const DELIVERY_COLUMNS: &str = "id, tenant, event_id, endpoint_id, event_type, \
@@ -82,6 +89,7 @@ pub(super) struct Sql {
     pub(super) upsert_event_types: String,
     pub(super) event_types: String,
     pub(super) event_type: String,
+    pub(super) foreign_to_schema: String,
     pub(super) insert_event: String,
     pub(super) insert_deliveries: String,
     pub(super) claim_due: String,
@@ -125,14 +133,14 @@ impl Sql {
                  VALUES ($1, $2, $3, $4, $5, $6::jsonb)"
             ),
             endpoint: format!(
-                "SELECT record::text FROM {s}.endpoints \
+                "SELECT {ENDPOINT_COLUMNS} FROM {s}.endpoints \
                  WHERE tenant = $1 AND id = $2 AND NOT deleted"
             ),
             endpoints_by_id: format!(
-                "SELECT record::text FROM {s}.endpoints WHERE id = ANY($1) AND NOT deleted"
+                "SELECT {ENDPOINT_COLUMNS} FROM {s}.endpoints WHERE id = ANY($1) AND NOT deleted"
             ),
             endpoint_for_update: format!(
-                "SELECT record::text FROM {s}.endpoints \
+                "SELECT {ENDPOINT_COLUMNS} FROM {s}.endpoints \
                  WHERE tenant = $1 AND id = $2 AND NOT deleted FOR UPDATE"
             ),
             update_endpoint: format!(
@@ -151,8 +159,18 @@ impl Sql {
                  SELECT name, record::jsonb FROM UNNEST($1::text[], $2::text[]) AS t(name, record) \
                  ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record"
             ),
-            event_types: format!("SELECT record::text FROM {s}.event_types ORDER BY name"),
+            event_types: format!("SELECT name, record::text FROM {s}.event_types ORDER BY name"),
             event_type: format!("SELECT record::text FROM {s}.event_types WHERE name = $1"),
+            // What of a prepared send is foreign to this schema: whether its
+            // event type ($1) is missing from the catalog, and which of the
+            // endpoints of tenant $2 it goes to ($3) are not here.
+            foreign_to_schema: format!(
+                "SELECT NOT EXISTS (SELECT 1 FROM {s}.event_types WHERE name = $1), \
+                   ARRAY(SELECT t.id FROM UNNEST($3::text[]) AS t(id) \
+                     WHERE NOT EXISTS (SELECT 1 FROM {s}.endpoints AS e \
+                       WHERE e.id = t.id AND e.tenant = $2) \
+                     ORDER BY t.id)"
+            ),
             insert_event: format!(
                 "INSERT INTO {s}.events (id, tenant, event_type, body, created_at) \
                  VALUES ($1, $2, $3, $4, $5)"
@@ -221,7 +239,7 @@ impl Sql {
                 "SELECT {DELIVERY_COLUMNS} FROM {s}.deliveries WHERE tenant = $1 AND id = $2"
             ),
             attempts: format!(
-                "SELECT a.record::text FROM {s}.attempts AS a \
+                "SELECT a.seq, a.record::text FROM {s}.attempts AS a \
                  JOIN {s}.deliveries AS d ON d.id = a.delivery_id \
                  WHERE d.tenant = $1 AND d.id = $2 ORDER BY a.seq"
             ),

@@ -13,9 +13,19 @@ impl PostgresStore {
     /// # Errors
     /// [`Error::Backend`] if the server cannot be reached or migrated.
     pub async fn temporary(url: &str) -> Result<Self, Error> {
+        Self::temporary_migrated_to(url, i64::MAX).await
+    }
+
+    /// [`PostgresStore::temporary`] with the schema's migrations applied up
+    /// to `version` only, for testing a later migration: write rows as
+    /// `version` did, then [`PostgresStore::migrate`] converts them.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the server cannot be reached or migrated.
+    pub async fn temporary_migrated_to(url: &str, version: i64) -> Result<Self, Error> {
         let schema = format!("hookshot_test_{:016x}", rand_u64()?);
         let store = Self::connect(url, &schema).await?;
-        store.migrate().await?;
+        super::schema::migrate(store.pool(), &schema, version).await?;
         let shared = Shared {
             _temporary: Some(DropSchema {
                 url: url.to_owned(),
