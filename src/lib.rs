@@ -37,6 +37,6 @@ pub use signing::{
 use signing as secret;
 #[cfg(feature = "registry")]
 pub use webhooks::{
-    Config, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROTATION_GRACE,
-    MAX_ROTATION_GRACE, Sent, Webhooks, WebhooksBuilder,
+    DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROTATION_GRACE,
+    MAX_ROTATION_GRACE, Sent, Webhooks, WebhooksBuilder, WebhooksConfig,
 };

@@ -45,7 +45,7 @@ mod backend {
 
     async fn webhooks_over(store: &PostgresStore, clock: Arc<dyn Clock>) -> Webhooks {
         Webhooks::builder(Arc::new(store.clone()) as Arc<dyn Store>)
-            .allow_http(true)
+            .local_development(true)
             .clock(clock)
             .event_type(EventType::new("order.placed").unwrap())
             .build()
@@ -264,7 +264,7 @@ mod wake_ups {
     async fn webhooks(store: PostgresStore) -> Arc<Webhooks> {
         Arc::new(
             Webhooks::builder(Arc::new(store) as Arc<dyn Store>)
-                .allow_http(true)
+                .local_development(true)
                 .event_type(EventType::new("order.placed").unwrap())
                 .build()
                 .await
@@ -432,7 +432,7 @@ mod processes {
         let store = fresh().await;
         let webhooks = Arc::new(
             Webhooks::builder(Arc::new(store.clone()) as Arc<dyn Store>)
-                .allow_http(true)
+                .local_development(true)
                 .event_type(EventType::new("order.placed").unwrap())
                 .build()
                 .await

@@ -225,7 +225,11 @@ mod tests {
             created_at: at(0),
         };
         let endpoint = EndpointId::generate(&ids, at(0));
-        DeliveryRecord::new(Delivery::new(DeliveryId::generate(&ids, at(0)), &event, endpoint))
+        DeliveryRecord::new(Delivery::new(
+            DeliveryId::generate(&ids, at(0)),
+            &event,
+            endpoint,
+        ))
     }
 
     #[test]

@@ -41,10 +41,14 @@ const CREATE_ENDPOINT_SCOPE: &str = "endpoint.create";
 /// Settings of a [`Webhooks`] instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Config {
-    /// Accept `http://` endpoint URLs (for local development); `https://`
-    /// only when false, the default.
-    pub allow_http: bool,
+pub struct WebhooksConfig {
+    /// **For local development only.** Accepts `http://` endpoint URLs, and
+    /// a dispatcher built without an explicit transport sends through an
+    /// [`HttpTransport`](crate::transport::HttpTransport) whose SSRF guard is
+    /// off, so loopback and private addresses are reached too. `false`, the
+    /// default, allows `https://` only; see
+    /// [`WebhooksBuilder::local_development`].
+    pub local_development: bool,
     /// How long an idempotency key is remembered.
     pub idempotency_window: Duration,
     /// How long a secret replaced by [`Webhooks::rotate_secret`] keeps signing.
@@ -57,10 +61,10 @@ pub struct Config {
     pub envelope: bool,
 }
 
-impl Default for Config {
+impl Default for WebhooksConfig {
     fn default() -> Self {
         Self {
-            allow_http: false,
+            local_development: false,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
             rotation_grace: DEFAULT_ROTATION_GRACE,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
@@ -75,7 +79,7 @@ impl Default for Config {
 pub struct WebhooksBuilder {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    config: Config,
+    config: WebhooksConfig,
     event_types: Vec<EventType>,
 }
 
@@ -86,9 +90,25 @@ impl WebhooksBuilder {
         self
     }
 
-    /// Accepts `http://` endpoint URLs, for local development.
-    pub fn allow_http(mut self, allow: bool) -> Self {
-        self.config.allow_http = allow;
+    /// The one switch for local development, where receivers listen on
+    /// loopback over plain `http`. Off by default.
+    ///
+    /// **Never turn it on where endpoint URLs come from untrusted users.**
+    /// When on:
+    ///
+    /// - `http://` endpoint URLs are accepted, besides `https://`;
+    /// - a [`Dispatcher`](crate::Dispatcher) built over this instance
+    ///   *without* an explicit
+    ///   [`transport`](crate::dispatcher::DispatcherBuilder::transport)
+    ///   sends through an [`HttpTransport`](crate::transport::HttpTransport)
+    ///   with [`SsrfGuard::disabled`](crate::transport::SsrfGuard::disabled):
+    ///   plain `http` and loopback, private and link-local addresses are all
+    ///   reached.
+    ///
+    /// A transport given explicitly is used as given, guard and all, so a
+    /// guarded transport still refuses `http://` URLs stored here.
+    pub fn local_development(mut self, on: bool) -> Self {
+        self.config.local_development = on;
         self
     }
 
@@ -197,7 +217,7 @@ pub struct Webhooks {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     ids: IdGenerator,
-    config: Config,
+    config: WebhooksConfig,
     wakers: Wakers,
 }
 
@@ -235,7 +255,7 @@ impl Webhooks {
         WebhooksBuilder {
             store,
             clock: Arc::new(SystemClock),
-            config: Config::default(),
+            config: WebhooksConfig::default(),
             event_types: Vec::new(),
         }
     }
@@ -245,8 +265,10 @@ impl Webhooks {
         Self::builder(Arc::new(MemoryStore::new()))
     }
 
-    /// The store behind this instance.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store behind this instance. Crate-private so that it is no way
+    /// around the validation the methods here do: an application that needs
+    /// the store keeps the handle it built this instance from.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
@@ -256,7 +278,7 @@ impl Webhooks {
     }
 
     /// The settings.
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &WebhooksConfig {
         &self.config
     }
 
@@ -335,7 +357,7 @@ impl Webhooks {
         new: NewEndpoint,
         now: Timestamp,
     ) -> Result<Endpoint, Error> {
-        let url = validate::url(&new.url, self.config.allow_http)?;
+        let url = validate::url(&new.url, self.config.local_development)?;
         validate::text("name", &new.name, EndpointLimits::NAME)?;
         validate::text("description", &new.description, EndpointLimits::DESCRIPTION)?;
         let event_types = match new.event_types {
@@ -427,7 +449,7 @@ impl Webhooks {
     ) -> Result<Endpoint, Error> {
         let url = update
             .url
-            .map(|url| validate::url(&url, self.config.allow_http))
+            .map(|url| validate::url(&url, self.config.local_development))
             .transpose()?;
         if let Some(name) = &update.name {
             validate::text("name", name, EndpointLimits::NAME)?;
