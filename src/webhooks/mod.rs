@@ -2,6 +2,8 @@
 //! over any [`Store`].
 
 mod events;
+#[cfg(test)]
+mod tests;
 
 #[cfg(feature = "postgres")]
 pub(crate) use events::PreparedSend;
@@ -435,7 +437,10 @@ impl Webhooks {
         Ok(Page::from_rows(page, rows, |s| s.endpoint.id.as_str()).map(|s| s.endpoint))
     }
 
-    /// Changes the fields `update` supplies; `updated_at` advances.
+    /// Changes the fields `update` supplies. `updated_at` advances only if
+    /// the endpoint actually changed: an empty update, or one that sets
+    /// fields to the values they already have, returns the endpoint as it
+    /// was.
     ///
     /// # Errors
     /// [`Error::NotFound`] as for [`Webhooks::endpoint`];
@@ -473,6 +478,10 @@ impl Webhooks {
         }
         let now = self.clock.now();
         let change = move |stored: &mut StoredEndpoint| {
+            // Compared afterwards: `updated_at` says when the endpoint last
+            // changed, so an update that supplies nothing, or only the
+            // values already stored, must leave it alone.
+            let before = stored.clone();
             let endpoint = &mut stored.endpoint;
             set(&mut endpoint.url, &url);
             set(&mut endpoint.name, &update.name);
@@ -497,7 +506,9 @@ impl Webhooks {
                 }
                 _ => {}
             }
-            endpoint.updated_at = now;
+            if *stored != before {
+                stored.endpoint.updated_at = now;
+            }
             Ok(())
         };
         let stored = self.store.update_endpoint(tenant, id, &change).await?;
