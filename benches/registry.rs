@@ -76,7 +76,7 @@ fn non_subscriber(tenant: &TenantId, i: usize) -> NewEndpoint {
         0 => new.event_types(["invoice.created"]),
         1 => new.event_types(["customer.*"]),
         2 => new.event_types(["payment.succeeded", "refund.created"]),
-        3 => new.event_types([LOOKED_UP]).disabled(),
+        3 => new.event_types([LOOKED_UP]).enabled(false),
         _ => new.event_types(["order.*", "invoice.voided"]),
     }
 }

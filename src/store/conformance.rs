@@ -824,7 +824,7 @@ pub async fn enable_and_disable(store: Arc<dyn Store>) {
     );
     assert_eq!(h.list(&status(StatusFilter::Active)).await, [id]);
 
-    let off = h.create(request(2).disabled()).await.endpoint;
+    let off = h.create(request(2).enabled(false)).await.endpoint;
     assert!(
         matches!(off.status, EndpointStatus::Disabled { since, .. } if since == h.now()),
         "created disabled gave {:?}",
@@ -1266,9 +1266,12 @@ fn filter_kinds(round: usize) -> Vec<(&'static str, NewEndpoint)> {
     let n = |k: usize| request(round * 10 + k);
     vec![
         ("all", n(0)),
-        ("all-off", n(1).disabled()),
+        ("all-off", n(1).enabled(false)),
         ("paid", n(2).event_types(["invoice.paid"])),
-        ("paid-off", n(3).event_types(["invoice.paid"]).disabled()),
+        (
+            "paid-off",
+            n(3).event_types(["invoice.paid"]).enabled(false),
+        ),
         ("invoice-group", n(4).event_types(["invoice.*"])),
         ("customer-group", n(5).event_types(["customer.*"])),
         ("refund", n(6).event_types(["refund.issued"])),
@@ -1525,7 +1528,7 @@ pub async fn subscribers_follow_filters(store: Arc<dyn Store>) {
     let every = make(request(3)).await;
     let both = make(request(4).event_types(["invoice.*", "invoice.paid"])).await;
     let customer = make(request(5).event_types(["customer.created"])).await;
-    let _off = make(request(6).disabled()).await;
+    let _off = make(request(6).enabled(false)).await;
     let deleted = make(request(7).event_types(["invoice.paid"])).await;
     let billing = make(request(8).event_types(["billing.*"])).await;
     h.delete(&deleted).await;
@@ -2749,8 +2752,8 @@ async fn create_fan_out_fixture(h: &Harness) -> Vec<EndpointId> {
         make(request(3)).await,
     ];
     make(request(4).event_types(["customer.*", "invoice.created"])).await;
-    make(request(5).disabled()).await;
-    make(request(6).event_types(["invoice.paid"]).disabled()).await;
+    make(request(5).enabled(false)).await;
+    make(request(6).event_types(["invoice.paid"]).enabled(false)).await;
     let deleted = make(request(7).event_types(["invoice.paid"])).await;
     h.delete(&deleted).await;
     h.create_in(&tenant("globex"), request(8)).await;
@@ -3062,7 +3065,7 @@ pub async fn concurrent_idempotent_sends_queue_one_event(store: Arc<dyn Store>) 
 pub async fn send_without_subscribers_keeps_the_event(store: Arc<dyn Store>) {
     let h = Harness::new(store).await;
     h.create(request(1).event_types(["customer.*"])).await;
-    h.create(request(2).disabled()).await;
+    h.create(request(2).enabled(false)).await;
     let sent = h.send("invoice.paid", PAYLOAD).await;
     assert_eq!(sent.deliveries, 0, "deliveries counted");
     let event = h.event(&sent.event_id).await;

@@ -374,7 +374,7 @@ impl Webhooks {
         let rate_limit = new.rate_limit.map(validate::rate_limit).transpose()?;
         let headers = validate::headers(new.headers)?;
         validate::metadata(&new.metadata)?;
-        let status = if new.disabled {
+        let status = if !new.enabled {
             EndpointStatus::Disabled {
                 reason: "created disabled".into(),
                 since: now,
@@ -678,7 +678,7 @@ fn fingerprint(new: &NewEndpoint) -> Result<String, Error> {
         rate_limit: Option<u32>,
         headers: &'a std::collections::BTreeMap<String, String>,
         metadata: &'a std::collections::BTreeMap<String, String>,
-        disabled: bool,
+        enabled: bool,
         secret: Option<String>,
     }
     let view = View {
@@ -693,7 +693,7 @@ fn fingerprint(new: &NewEndpoint) -> Result<String, Error> {
         rate_limit: new.rate_limit,
         headers: &new.headers,
         metadata: &new.metadata,
-        disabled: new.disabled,
+        enabled: new.enabled,
         secret: new.secret.as_ref().map(|s| digest(&[s.as_bytes()])),
     };
     let json = serde_json::to_vec(&view).map_err(internal)?;

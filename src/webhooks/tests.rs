@@ -128,3 +128,35 @@ async fn a_real_change_still_advances_updated_at() {
     assert_eq!(renamed.name, "Other");
     assert_eq!(renamed.updated_at, f.now());
 }
+
+#[tokio::test]
+async fn enabled_is_part_of_the_idempotency_fingerprint() {
+    let f = Fixture::new().await;
+    let create = |new| f.webhooks.create_endpoint(&f.tenant, new, Some("key"));
+    let first = create(full()).await.unwrap();
+    assert_eq!(
+        create(full().enabled(true)).await.unwrap(),
+        first,
+        "enabled(true) is the default, so the same request"
+    );
+    let off = create(full().enabled(false)).await;
+    assert!(
+        matches!(
+            off,
+            Err(crate::Error::Conflict {
+                kind: crate::ConflictKind::IdempotencyKeyReused,
+                ..
+            })
+        ),
+        "{off:?}"
+    );
+}
+
+#[tokio::test]
+async fn created_disabled_is_disabled() {
+    let f = Fixture::new().await;
+    let off = f.create(full().enabled(false)).await;
+    assert!(!off.is_active(), "{:?}", off.status);
+    assert!(f.create(full()).await.is_active());
+    assert!(NewEndpoint::default().enabled, "enabled unless told");
+}
