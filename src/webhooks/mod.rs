@@ -270,6 +270,7 @@ impl Webhooks {
     /// The store behind this instance. Crate-private so that it is no way
     /// around the validation the methods here do: an application that needs
     /// the store keeps the handle it built this instance from.
+    #[cfg(any(feature = "dispatch", feature = "test-support"))]
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
