@@ -22,7 +22,6 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use hookshot::Webhooks;
 use hookshot::dispatcher::{Dispatcher, DispatcherHandle};
 use hookshot::model::{EventType, NewEndpoint, TenantId};
-use hookshot::transport::{HttpTransport, SsrfGuard};
 use http::{HeaderMap, HeaderValue};
 use tokio::runtime::Runtime;
 
@@ -33,7 +32,7 @@ const CONCURRENCY: usize = 64;
 const BATCH: usize = 2_000;
 async fn webhooks() -> Arc<Webhooks> {
     let built = Webhooks::in_memory()
-        .allow_http(true)
+        .local_development(true)
         .event_type(ok(EventType::new("invoice.paid")))
         .build()
         .await;
@@ -116,11 +115,7 @@ async fn dispatching(
     let hooks = webhooks().await;
     let new = NewEndpoint::new(url).event_types(["invoice.paid"]);
     ok(hooks.create_endpoint(&tenant, new, None).await);
-    let transport = ok(HttpTransport::builder()
-        .guard(SsrfGuard::disabled())
-        .build());
     let dispatcher = ok(Dispatcher::builder(Arc::clone(&hooks))
-        .transport(Arc::new(transport))
         .configure(|c| {
             c.concurrency = CONCURRENCY;
             c.per_endpoint_concurrency = CONCURRENCY;

@@ -23,7 +23,6 @@ use hookshot::dispatcher::{Dispatcher, DispatcherHandle};
 use hookshot::model::{EventType, NewEndpoint, TenantId};
 use hookshot::store::postgres::PostgresStore;
 use hookshot::store::{DeliveryStore, Store};
-use hookshot::transport::{HttpTransport, SsrfGuard};
 
 mod support;
 use support::{BODY, ok, receiver, runtime, wait_for};
@@ -47,7 +46,7 @@ type Fixture = (Arc<Webhooks>, TenantId);
 /// `Webhooks` over `store` with `ENDPOINTS` endpoints at `url` subscribed.
 async fn subscribed(store: Arc<dyn Store>, url: &str) -> Fixture {
     let hooks = ok(Webhooks::builder(store)
-        .allow_http(true)
+        .local_development(true)
         .event_type(ok(EventType::new("invoice.paid")))
         .build()
         .await);
@@ -60,11 +59,7 @@ async fn subscribed(store: Arc<dyn Store>, url: &str) -> Fixture {
 }
 
 fn dispatcher(hooks: &Arc<Webhooks>) -> Dispatcher {
-    let transport = ok(HttpTransport::builder()
-        .guard(SsrfGuard::disabled())
-        .build());
     ok(Dispatcher::builder(Arc::clone(hooks))
-        .transport(Arc::new(transport))
         .configure(|c| {
             c.concurrency = CONCURRENCY;
             c.poll_interval = Duration::from_millis(100);

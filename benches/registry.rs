@@ -16,10 +16,12 @@
 //!   subscribers, not the total.
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use hookshot::model::{EndpointFilter, EventType, NewEndpoint, PageRequest, TenantId};
+use hookshot::store::{MemoryStore, Store};
 use hookshot::{EndpointId, Webhooks};
 use tokio::runtime::Runtime;
 
@@ -51,9 +53,11 @@ fn runtime() -> Runtime {
     ok(tokio::runtime::Builder::new_current_thread().build())
 }
 
-fn webhooks(rt: &Runtime) -> Webhooks {
+/// `Webhooks` over `store`, which the caller keeps to reach the store
+/// directly.
+fn webhooks(rt: &Runtime, store: Arc<dyn Store>) -> Webhooks {
     let catalog = CATALOG.iter().map(|name| ok(EventType::new(*name)));
-    ok(rt.block_on(Webhooks::in_memory().event_types(catalog).build()))
+    ok(rt.block_on(Webhooks::builder(store).event_types(catalog).build()))
 }
 
 fn tenant(i: usize) -> TenantId {
@@ -72,7 +76,7 @@ fn non_subscriber(tenant: &TenantId, i: usize) -> NewEndpoint {
         0 => new.event_types(["invoice.created"]),
         1 => new.event_types(["customer.*"]),
         2 => new.event_types(["payment.succeeded", "refund.created"]),
-        3 => new.event_types([LOOKED_UP]).disabled(),
+        3 => new.event_types([LOOKED_UP]).enabled(false),
         _ => new.event_types(["order.*", "invoice.voided"]),
     }
 }
@@ -100,7 +104,7 @@ fn create(rt: &Runtime, webhooks: &Webhooks, tenant: &TenantId, new: NewEndpoint
 fn registry_fixture(rt: &Runtime) -> (Webhooks, Vec<(TenantId, EndpointId)>) {
     const TENANTS: usize = 1_000;
     const PER_TENANT: usize = 100;
-    let webhooks = webhooks(rt);
+    let webhooks = webhooks(rt, Arc::new(MemoryStore::new()));
     let mut middle = Vec::with_capacity(TENANTS);
     for t in 0..TENANTS {
         let tenant = tenant(t);
@@ -196,9 +200,14 @@ fn registry(c: &mut Criterion) {
 /// `total` endpoints, of which a tenth in the looked-up tenant `hot`, which
 /// has `subscribers` receiving `invoice.paid`; the rest in tenants of 100
 /// with the same mix of subscriptions.
-fn subscribers_fixture(rt: &Runtime, total: usize, subscribers: usize) -> (Webhooks, TenantId) {
+fn subscribers_fixture(
+    rt: &Runtime,
+    total: usize,
+    subscribers: usize,
+) -> (Arc<dyn Store>, TenantId) {
     const PER_TENANT: usize = 100;
-    let webhooks = webhooks(rt);
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let webhooks = webhooks(rt, Arc::clone(&store));
     let hot = ok(TenantId::new("hot"));
     let in_hot = total / 10;
     let every = in_hot / subscribers;
@@ -219,13 +228,13 @@ fn subscribers_fixture(rt: &Runtime, total: usize, subscribers: usize) -> (Webho
         };
         create(rt, &webhooks, &tenant, new);
     }
-    let found = ok(rt.block_on(webhooks.store().subscribers(&hot, LOOKED_UP)));
+    let found = ok(rt.block_on(store.subscribers(&hot, LOOKED_UP)));
     assert_eq!(
         found.len(),
         subscribers,
         "fixture has the wrong subscribers"
     );
-    (webhooks, hot)
+    (store, hot)
 }
 
 fn subscribers(c: &mut Criterion) {
@@ -243,8 +252,7 @@ fn subscribers(c: &mut Criterion) {
         (id, 100_000, subs)
     });
     for (id, total, subscribers) in by_total.into_iter().chain(by_subscribers) {
-        let (webhooks, hot) = subscribers_fixture(&rt, total, subscribers);
-        let store = webhooks.store();
+        let (store, hot) = subscribers_fixture(&rt, total, subscribers);
         group.bench_function(id, |b| {
             b.iter(|| ok(rt.block_on(store.subscribers(black_box(&hot), black_box(LOOKED_UP)))));
         });

@@ -17,8 +17,10 @@
 //! - `HOOKSHOT_EXIT_WHEN_IDLE=1`: exit once nothing is queued or leased,
 //!   instead of running until killed.
 //!
-//! The SSRF guard is off, so that it can deliver to a receiver on this
-//! machine: for local runs and tests only.
+//! It is built for local development
+//! ([`local_development`](hookshot::WebhooksBuilder::local_development)),
+//! so its default transport's SSRF guard is off and it can deliver to a
+//! receiver on this machine: for local runs and tests only.
 
 #![allow(clippy::print_stdout)]
 
@@ -28,7 +30,6 @@ use std::time::Duration;
 use hookshot::dispatcher::Dispatcher;
 use hookshot::store::DeliveryStore;
 use hookshot::store::postgres::PostgresStore;
-use hookshot::transport::{HttpTransport, SsrfGuard};
 use hookshot::{Error, Webhooks};
 
 fn setting(name: &str, default: &str) -> String {
@@ -47,12 +48,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let store = PostgresStore::connect(&url, &schema).await?;
     store.migrate().await?;
-    let webhooks = Arc::new(Webhooks::builder(Arc::new(store.clone())).build().await?);
-    let transport = HttpTransport::builder()
-        .guard(SsrfGuard::disabled())
-        .build()?;
+    // Local development: the default transport's guard is off.
+    let webhooks = Webhooks::builder(Arc::new(store.clone()))
+        .local_development(true)
+        .build()
+        .await?;
+    let webhooks = Arc::new(webhooks);
     let dispatcher = Dispatcher::builder(webhooks)
-        .transport(Arc::new(transport))
         .worker_id(worker.clone())
         .configure(|c| {
             c.concurrency = concurrency;

@@ -28,7 +28,6 @@ use hookshot::model::{
     DeliveryFilter, DeliveryStatus, EventType, NewEndpoint, PageRequest, TenantId,
 };
 use hookshot::retry::RetrySchedule;
-use hookshot::transport::{HttpTransport, SsrfGuard};
 use hookshot::{Verifier, Webhooks};
 
 /// The receiver: a verifier per path, and what it saw.
@@ -71,7 +70,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let webhooks = Arc::new(
         Webhooks::in_memory()
             // The receiver is plain http on loopback: a development setup.
-            .allow_http(true)
+            // This one switch accepts its http:// URL and lets the
+            // dispatcher's default transport reach loopback. Never in
+            // production.
+            .local_development(true)
             .event_types([
                 EventType::new("invoice.created")?.title("Invoice created"),
                 EventType::new("invoice.paid")?.title("Invoice paid"),
@@ -118,12 +120,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(Arc::clone(&receiver));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    // The guard refuses loopback and plain http; the receiver is both.
-    let transport = HttpTransport::builder()
-        .guard(SsrfGuard::disabled())
-        .build()?;
     let dispatcher = Dispatcher::builder(Arc::clone(&webhooks))
-        .transport(Arc::new(transport))
         .configure(|c| {
             c.retry_schedule = demo_schedule();
             c.poll_interval = Duration::from_millis(50);

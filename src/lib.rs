@@ -38,6 +38,6 @@ pub use signing::{
 pub use store::prepared::PreparedSend;
 #[cfg(feature = "registry")]
 pub use webhooks::{
-    Config, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROTATION_GRACE,
-    MAX_ROTATION_GRACE, Webhooks, WebhooksBuilder,
+    DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROTATION_GRACE,
+    MAX_ROTATION_GRACE, Webhooks, WebhooksBuilder, WebhooksConfig,
 };

@@ -21,8 +21,9 @@ use hookshot::model::{
 };
 use hookshot::observer::{Notice, Observer};
 use hookshot::retry::Random;
+use hookshot::store::{MemoryStore, Store};
 use hookshot::transport::{
-    HttpTransport, SsrfGuard, Transport, TransportError, WebhookRequest, WebhookResponse,
+    HttpTransport, Transport, TransportError, WebhookRequest, WebhookResponse,
 };
 use hookshot::{DeliveryId, EndpointId, SigningSecret, Verifier, Webhooks};
 
@@ -112,6 +113,8 @@ impl Notices {
 
 struct Setup {
     clock: Arc<ManualClock>,
+    /// The store behind `webhooks`, for what only a backend does.
+    store: Arc<dyn Store>,
     webhooks: Arc<Webhooks>,
     dispatcher: Dispatcher,
     notices: Arc<Notices>,
@@ -120,10 +123,21 @@ struct Setup {
 
 impl Setup {
     async fn with_transport(transport: Arc<dyn Transport>) -> Self {
+        Self::build(Some(transport)).await
+    }
+
+    /// The dispatcher's own transport, as the local-development switch
+    /// makes it.
+    async fn default_transport() -> Self {
+        Self::build(None).await
+    }
+
+    async fn build(transport: Option<Arc<dyn Transport>>) -> Self {
         let clock = Arc::new(ManualClock::new(START.parse().unwrap()));
-        let webhooks = Webhooks::in_memory()
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let webhooks = Webhooks::builder(store.clone())
             .clock(clock.clone())
-            .allow_http(true)
+            .local_development(true)
             .event_types([
                 EventType::new("invoice.paid").unwrap(),
                 EventType::new("invoice.voided").unwrap(),
@@ -133,14 +147,16 @@ impl Setup {
             .unwrap();
         let webhooks = Arc::new(webhooks);
         let notices = Arc::new(Notices::default());
-        let dispatcher = Dispatcher::builder(webhooks.clone())
-            .transport(transport)
+        let mut dispatcher = Dispatcher::builder(webhooks.clone())
             .observer(notices.clone())
-            .random(Arc::new(NoJitter))
-            .build()
-            .unwrap();
+            .random(Arc::new(NoJitter));
+        if let Some(transport) = transport {
+            dispatcher = dispatcher.transport(transport);
+        }
+        let dispatcher = dispatcher.build().unwrap();
         Self {
             clock,
+            store,
             webhooks,
             dispatcher,
             notices,
@@ -148,13 +164,10 @@ impl Setup {
         }
     }
 
-    /// Real HTTP, guard off: the receivers are on loopback.
+    /// Real HTTP through the dispatcher's default transport, whose guard
+    /// local development turns off: the receivers are on loopback.
     async fn http() -> Self {
-        let transport = HttpTransport::builder()
-            .guard(SsrfGuard::disabled())
-            .build()
-            .unwrap();
-        Self::with_transport(Arc::new(transport)).await
+        Self::default_transport().await
     }
 
     async fn endpoint(&self, url: &str) -> (EndpointId, SigningSecret) {
@@ -460,7 +473,72 @@ async fn huge_responses_are_stored_truncated() {
 }
 
 #[tokio::test]
+async fn local_development_reaches_a_loopback_http_receiver_without_a_transport() {
+    let setup = Setup::default_transport().await;
+    let (receiver, url) = Receiver::start(vec![]).await;
+    let (_, secret) = setup.endpoint(&url).await;
+    let id = setup.send().await;
+
+    assert_eq!(setup.round().await, 1);
+
+    let detail = setup.detail(&id).await;
+    assert_eq!(
+        detail.delivery.status,
+        DeliveryStatus::Delivered,
+        "{:?}",
+        detail.attempt_log
+    );
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 1);
+    let now = setup.clock.now().unix_secs();
+    Verifier::new(secret)
+        .verify_at(&seen[0].0, &seen[0].1, now)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn without_local_development_the_default_transport_is_guarded() {
+    let clock = Arc::new(ManualClock::new(START.parse().unwrap()));
+    let webhooks = Webhooks::in_memory()
+        .clock(clock.clone())
+        .event_type(EventType::new("invoice.paid").unwrap())
+        .build()
+        .await
+        .unwrap();
+    let webhooks = Arc::new(webhooks);
+    let dispatcher = Dispatcher::builder(webhooks.clone())
+        .random(Arc::new(NoJitter))
+        .build()
+        .unwrap();
+    let tenant = TenantId::new("acme").unwrap();
+    let (receiver, url) = Receiver::start(vec![]).await;
+    let refused = webhooks
+        .create_endpoint(&tenant, NewEndpoint::new(&url), None)
+        .await;
+    assert!(refused.is_err(), "http:// needs local development");
+    let https = url.replace("http://", "https://");
+    webhooks
+        .create_endpoint(&tenant, NewEndpoint::new(https).timeout(SECOND), None)
+        .await
+        .unwrap();
+    webhooks
+        .send(&tenant, "invoice.paid", "{}", None)
+        .await
+        .unwrap();
+    assert_eq!(dispatcher.deliver_due().await.unwrap(), 1);
+    let page = webhooks
+        .list_deliveries(&tenant, &DeliveryFilter::default(), &PageRequest::first())
+        .await
+        .unwrap();
+    let detail = webhooks.delivery(&tenant, &page.data[0].id).await.unwrap();
+    assert_eq!(error_kind(&detail.attempt_log[0].outcome), "blocked");
+    assert!(receiver.seen().is_empty());
+}
+
+#[tokio::test]
 async fn the_guard_refuses_private_destinations() {
+    // Given explicitly, the guarded transport is used as given, although
+    // the webhooks are set up for local development.
     let transport = HttpTransport::builder().build().unwrap();
     let setup = Setup::with_transport(Arc::new(transport)).await;
     let (receiver, url) = Receiver::start(vec![]).await;
@@ -889,7 +967,7 @@ async fn an_expired_lease_is_taken_over_and_the_old_worker_cannot_record() {
     setup.endpoint("https://receiver.example/hooks").await;
     let id = setup.send().await;
 
-    let store = setup.webhooks.store();
+    let store = &setup.store;
     let now = setup.clock.now();
     let stale = store
         .claim_due("crashed-worker", now, now.saturating_add(60 * SECOND), 10)
@@ -983,12 +1061,7 @@ async fn deliveries_to_a_deleted_endpoint_end() {
 impl Setup {
     async fn http_with(change: impl FnOnce(&mut DispatcherConfig)) -> Self {
         let mut setup = Self::http().await;
-        let transport = HttpTransport::builder()
-            .guard(SsrfGuard::disabled())
-            .build()
-            .unwrap();
         setup.dispatcher = Dispatcher::builder(setup.webhooks.clone())
-            .transport(Arc::new(transport))
             .observer(setup.notices.clone())
             .random(Arc::new(NoJitter))
             .configure(change)

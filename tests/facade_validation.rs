@@ -36,6 +36,7 @@ const UNKNOWN_TYPES: [&str; 3] = ["user.created", "shipment.*", "invoice.refunde
 /// tenant.
 struct Facade {
     webhooks: Webhooks,
+    store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
     tenant: TenantId,
 }
@@ -48,12 +49,14 @@ impl Facade {
 
     async fn configured(configure: impl FnOnce(WebhooksBuilder) -> WebhooksBuilder) -> Self {
         let clock = Arc::new(ManualClock::new(START));
-        let builder = Webhooks::in_memory()
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let builder = Webhooks::builder(Arc::clone(&store))
             .clock(clock.clone())
-            .allow_http(false)
+            .local_development(false)
             .event_types(CATALOG.map(event_type));
         Self {
             webhooks: configure(builder).build().await.unwrap(),
+            store,
             clock,
             tenant: TenantId::new("acme").unwrap(),
         }
@@ -88,7 +91,7 @@ impl Facade {
         let listed = self.webhooks.list_deliveries(&self.tenant, &all, &first);
         let listed = listed.await.unwrap().data;
         assert!(listed.is_empty(), "{what}: deliveries listed: {listed:?}");
-        let due = self.webhooks.store().next_due().await.unwrap();
+        let due = self.store.next_due().await.unwrap();
         assert_eq!(due, None, "{what}: something is due");
     }
 }

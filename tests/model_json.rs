@@ -99,6 +99,11 @@ fn request_bodies_deserialise_with_partial_update_semantics() {
     assert_eq!(new.timeout, Some(Duration::from_secs(5)));
     assert!(new.secret.is_some());
     assert!(serde_json::from_value::<NewEndpoint>(json!({"url": "x", "colour": 1})).is_err());
+    assert!(new.enabled, "enabled when left out");
+    let off: NewEndpoint = serde_json::from_value(json!({"url": "x", "enabled": false})).unwrap();
+    assert!(!off.enabled);
+    // `enabled`, as in an update; the old `disabled` is gone, not an alias.
+    assert!(serde_json::from_value::<NewEndpoint>(json!({"url": "x", "disabled": true})).is_err());
 
     let all: UpdateEndpoint = serde_json::from_value(json!({"event_types": null})).unwrap();
     assert_eq!(all.event_types, Some(None));

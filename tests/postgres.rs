@@ -48,7 +48,7 @@ mod backend {
 
     async fn webhooks_over(store: &PostgresStore, clock: Arc<dyn Clock>) -> Webhooks {
         Webhooks::builder(Arc::new(store.clone()) as Arc<dyn Store>)
-            .allow_http(true)
+            .local_development(true)
             .clock(clock)
             .event_type(EventType::new("order.placed").unwrap())
             .build()
@@ -212,7 +212,7 @@ mod backend {
             .await
             .unwrap();
         let elsewhere = Webhooks::in_memory()
-            .allow_http(true)
+            .local_development(true)
             .event_type(EventType::new("order.placed").unwrap())
             .event_type(EventType::new("order.shipped").unwrap())
             .build()
@@ -835,7 +835,7 @@ mod wake_ups {
     async fn webhooks(store: PostgresStore) -> Arc<Webhooks> {
         Arc::new(
             Webhooks::builder(Arc::new(store) as Arc<dyn Store>)
-                .allow_http(true)
+                .local_development(true)
                 .event_type(EventType::new("order.placed").unwrap())
                 .build()
                 .await
@@ -1003,7 +1003,7 @@ mod processes {
         let store = fresh().await;
         let webhooks = Arc::new(
             Webhooks::builder(Arc::new(store.clone()) as Arc<dyn Store>)
-                .allow_http(true)
+                .local_development(true)
                 .event_type(EventType::new("order.placed").unwrap())
                 .build()
                 .await

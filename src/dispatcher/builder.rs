@@ -11,7 +11,7 @@ use super::{Dispatcher, DispatcherConfig, Inner};
 use crate::error::Error;
 use crate::observer::{IgnoreNotices, Observer};
 use crate::retry::{Random, SplitMix};
-use crate::transport::{HttpTransport, Transport};
+use crate::transport::{HttpTransport, SsrfGuard, Transport};
 use crate::webhooks::Webhooks;
 
 /// Builds a [`Dispatcher`]; see [`Dispatcher::builder`].
@@ -41,8 +41,10 @@ impl Dispatcher {
 }
 
 impl DispatcherBuilder {
-    /// Sends through `transport` instead of the default [`HttpTransport`]
-    /// (with its SSRF guard on).
+    /// Sends through `transport`, used as given, instead of the default: an
+    /// [`HttpTransport`] with its SSRF guard on, or with
+    /// [`SsrfGuard::disabled`] when the [`Webhooks`] was built for
+    /// [`local_development`](crate::WebhooksBuilder::local_development).
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
         self
@@ -96,7 +98,7 @@ impl DispatcherBuilder {
         config.validate()?;
         let transport = match self.transport {
             Some(transport) => transport,
-            None => Arc::new(HttpTransport::builder().build()?),
+            None => Arc::new(default_transport(&self.webhooks)?),
         };
         let worker_id = match self.worker_id {
             Some(id) => id,
@@ -122,6 +124,18 @@ impl DispatcherBuilder {
             }),
         })
     }
+}
+
+/// The transport of a dispatcher given none: guarded, unless its webhooks
+/// are set up for local development, whose `http://` loopback receivers a
+/// guarded transport would refuse on every attempt.
+fn default_transport(webhooks: &Webhooks) -> Result<HttpTransport, Error> {
+    let guard = if webhooks.config().local_development {
+        SsrfGuard::disabled()
+    } else {
+        SsrfGuard::default()
+    };
+    HttpTransport::builder().guard(guard).build()
 }
 
 /// A lease name no other dispatcher has. Leases are told apart by their

@@ -253,7 +253,7 @@ impl StoredEndpoint {
 ///     .name("Billing")
 ///     .event_types(["invoice.paid", "customer.*"]);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     /// Where deliveries go: `https://` (or `http://` where the operator
@@ -280,17 +280,42 @@ pub struct NewEndpoint {
     /// The application's own key-value data.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
-    /// Create the endpoint disabled.
-    #[serde(default)]
-    pub disabled: bool,
+    /// Whether the endpoint starts active (`true`, the default) or
+    /// disabled; the same name and sense as [`UpdateEndpoint::enabled`].
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
     /// Use this secret instead of generating one, for a customer moving an
     /// existing receiver.
     #[serde(default)]
     pub secret: Option<SigningSecret>,
 }
 
+/// What `enabled` is when a request leaves it out.
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// An empty URL (which creating refuses), every other field at its
+/// default: enabled, receiving every event type.
+impl Default for NewEndpoint {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            name: String::new(),
+            description: String::new(),
+            event_types: None,
+            timeout: None,
+            rate_limit: None,
+            headers: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            enabled: enabled_by_default(),
+            secret: None,
+        }
+    }
+}
+
 impl NewEndpoint {
-    /// An endpoint for `url` receiving every event type.
+    /// An enabled endpoint for `url` receiving every event type.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -354,10 +379,11 @@ impl NewEndpoint {
         self
     }
 
-    /// Creates the endpoint disabled.
+    /// Creates the endpoint enabled (`true`, the default) or disabled
+    /// (`false`).
     #[must_use]
-    pub fn disabled(mut self) -> Self {
-        self.disabled = true;
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
         self
     }
 }

@@ -12,4 +12,6 @@ mod verify;
 pub use secret::{GENERATED_KEY_LEN, MAX_KEY_LEN, MIN_KEY_LEN, SECRET_PREFIX, SigningSecret};
 pub use verify::{DEFAULT_TOLERANCE, Verifier, VerifyError};
 
+// Only the dispatcher writes a timestamp header.
+#[cfg(feature = "dispatch")]
 pub(crate) use primitives::decimal_str;

@@ -88,6 +88,7 @@ pub(crate) fn decimal(value: i64, buf: &mut [u8; 20]) -> &[u8] {
 }
 
 /// [`decimal`] as text, for header values.
+#[cfg(any(test, feature = "dispatch"))]
 pub(crate) fn decimal_str(value: i64, buf: &mut [u8; 20]) -> &str {
     #[allow(clippy::expect_used)]
     std::str::from_utf8(decimal(value, buf)).expect("decimal writes only ASCII digits and '-'")

@@ -2,6 +2,8 @@
 //! over any [`Store`].
 
 mod events;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,10 +38,14 @@ const CREATE_ENDPOINT_SCOPE: &str = "endpoint.create";
 /// Settings of a [`Webhooks`] instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Config {
-    /// Accept `http://` endpoint URLs (for local development); `https://`
-    /// only when false, the default.
-    pub allow_http: bool,
+pub struct WebhooksConfig {
+    /// **For local development only.** Accepts `http://` endpoint URLs, and
+    /// a dispatcher built without an explicit transport sends through an
+    /// [`HttpTransport`](crate::transport::HttpTransport) whose SSRF guard is
+    /// off, so loopback and private addresses are reached too. `false`, the
+    /// default, allows `https://` only; see
+    /// [`WebhooksBuilder::local_development`].
+    pub local_development: bool,
     /// How long an idempotency key is remembered.
     pub idempotency_window: Duration,
     /// How long a secret replaced by [`Webhooks::rotate_secret`] keeps signing.
@@ -52,10 +58,10 @@ pub struct Config {
     pub envelope: bool,
 }
 
-impl Default for Config {
+impl Default for WebhooksConfig {
     fn default() -> Self {
         Self {
-            allow_http: false,
+            local_development: false,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
             rotation_grace: DEFAULT_ROTATION_GRACE,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
@@ -70,7 +76,7 @@ impl Default for Config {
 pub struct WebhooksBuilder {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    config: Config,
+    config: WebhooksConfig,
     event_types: Vec<EventType>,
 }
 
@@ -81,9 +87,25 @@ impl WebhooksBuilder {
         self
     }
 
-    /// Accepts `http://` endpoint URLs, for local development.
-    pub fn allow_http(mut self, allow: bool) -> Self {
-        self.config.allow_http = allow;
+    /// The one switch for local development, where receivers listen on
+    /// loopback over plain `http`. Off by default.
+    ///
+    /// **Never turn it on where endpoint URLs come from untrusted users.**
+    /// When on:
+    ///
+    /// - `http://` endpoint URLs are accepted, besides `https://`;
+    /// - a [`Dispatcher`](crate::Dispatcher) built over this instance
+    ///   *without* an explicit
+    ///   [`transport`](crate::dispatcher::DispatcherBuilder::transport)
+    ///   sends through an [`HttpTransport`](crate::transport::HttpTransport)
+    ///   with [`SsrfGuard::disabled`](crate::transport::SsrfGuard::disabled):
+    ///   plain `http` and loopback, private and link-local addresses are all
+    ///   reached.
+    ///
+    /// A transport given explicitly is used as given, guard and all, so a
+    /// guarded transport still refuses `http://` URLs stored here.
+    pub fn local_development(mut self, on: bool) -> Self {
+        self.config.local_development = on;
         self
     }
 
@@ -192,7 +214,7 @@ pub struct Webhooks {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     ids: IdGenerator,
-    config: Config,
+    config: WebhooksConfig,
     wakers: Wakers,
 }
 
@@ -230,7 +252,7 @@ impl Webhooks {
         WebhooksBuilder {
             store,
             clock: Arc::new(SystemClock),
-            config: Config::default(),
+            config: WebhooksConfig::default(),
             event_types: Vec::new(),
         }
     }
@@ -240,8 +262,11 @@ impl Webhooks {
         Self::builder(Arc::new(MemoryStore::new()))
     }
 
-    /// The store behind this instance.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store behind this instance. Crate-private so that it is no way
+    /// around the validation the methods here do: an application that needs
+    /// the store keeps the handle it built this instance from.
+    #[cfg(any(feature = "dispatch", feature = "test-support"))]
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
@@ -251,7 +276,7 @@ impl Webhooks {
     }
 
     /// The settings.
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &WebhooksConfig {
         &self.config
     }
 
@@ -330,7 +355,7 @@ impl Webhooks {
         new: NewEndpoint,
         now: Timestamp,
     ) -> Result<Endpoint, Error> {
-        let url = validate::url(&new.url, self.config.allow_http)?;
+        let url = validate::url(&new.url, self.config.local_development)?;
         validate::text("name", &new.name, EndpointLimits::NAME)?;
         validate::text("description", &new.description, EndpointLimits::DESCRIPTION)?;
         let event_types = match new.event_types {
@@ -345,7 +370,7 @@ impl Webhooks {
         let rate_limit = new.rate_limit.map(validate::rate_limit).transpose()?;
         let headers = validate::headers(new.headers)?;
         validate::metadata(&new.metadata)?;
-        let status = if new.disabled {
+        let status = if !new.enabled {
             EndpointStatus::Disabled {
                 reason: "created disabled".into(),
                 since: now,
@@ -408,7 +433,10 @@ impl Webhooks {
         Ok(Page::from_rows(page, rows, |s| s.endpoint.id.as_str()).map(|s| s.endpoint))
     }
 
-    /// Changes the fields `update` supplies; `updated_at` advances.
+    /// Changes the fields `update` supplies. `updated_at` advances only if
+    /// the endpoint actually changed: an empty update, or one that sets
+    /// fields to the values they already have, returns the endpoint as it
+    /// was.
     ///
     /// # Errors
     /// [`Error::NotFound`] as for [`Webhooks::endpoint`];
@@ -422,7 +450,7 @@ impl Webhooks {
     ) -> Result<Endpoint, Error> {
         let url = update
             .url
-            .map(|url| validate::url(&url, self.config.allow_http))
+            .map(|url| validate::url(&url, self.config.local_development))
             .transpose()?;
         if let Some(name) = &update.name {
             validate::text("name", name, EndpointLimits::NAME)?;
@@ -446,6 +474,10 @@ impl Webhooks {
         }
         let now = self.clock.now();
         let change = move |stored: &mut StoredEndpoint| {
+            // Compared afterwards: `updated_at` says when the endpoint last
+            // changed, so an update that supplies nothing, or only the
+            // values already stored, must leave it alone.
+            let before = stored.clone();
             let endpoint = &mut stored.endpoint;
             set(&mut endpoint.url, &url);
             set(&mut endpoint.name, &update.name);
@@ -470,7 +502,9 @@ impl Webhooks {
                 }
                 _ => {}
             }
-            endpoint.updated_at = now;
+            if *stored != before {
+                stored.endpoint.updated_at = now;
+            }
             Ok(())
         };
         let stored = self.store.update_endpoint(tenant, id, &change).await?;
@@ -620,7 +654,7 @@ fn fingerprint(new: &NewEndpoint) -> Result<String, Error> {
         rate_limit: Option<u32>,
         headers: &'a std::collections::BTreeMap<String, String>,
         metadata: &'a std::collections::BTreeMap<String, String>,
-        disabled: bool,
+        enabled: bool,
         secret: Option<String>,
     }
     let view = View {
@@ -635,7 +669,7 @@ fn fingerprint(new: &NewEndpoint) -> Result<String, Error> {
         rate_limit: new.rate_limit,
         headers: &new.headers,
         metadata: &new.metadata,
-        disabled: new.disabled,
+        enabled: new.enabled,
         secret: new.secret.as_ref().map(|s| digest(&[s.as_bytes()])),
     };
     let json = serde_json::to_vec(&view).map_err(internal)?;

@@ -203,7 +203,7 @@ pub async fn enable_and_disable(store: Arc<dyn Store>) {
     );
     assert_eq!(h.list(&status_filter(StatusFilter::Active)).await, [id]);
 
-    let off = h.create(endpoint_request(2).disabled()).await.endpoint;
+    let off = h.create(endpoint_request(2).enabled(false)).await.endpoint;
     assert!(
         matches!(off.status, EndpointStatus::Disabled { since, .. } if since == h.now()),
         "created disabled gave {:?}",

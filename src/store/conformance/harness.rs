@@ -44,7 +44,7 @@ impl Harness {
         let clock = Arc::new(ManualClock::new(START));
         let builder = Webhooks::builder(store)
             .clock(clock.clone())
-            .allow_http(false);
+            .local_development(false);
         let webhooks = configure(builder)
             .build()
             .await

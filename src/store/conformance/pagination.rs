@@ -81,9 +81,12 @@ fn filter_kinds(round: usize) -> Vec<(&'static str, NewEndpoint)> {
     let n = |k: usize| endpoint_request(round * 10 + k);
     vec![
         ("all", n(0)),
-        ("all-off", n(1).disabled()),
+        ("all-off", n(1).enabled(false)),
         ("paid", n(2).event_types(["invoice.paid"])),
-        ("paid-off", n(3).event_types(["invoice.paid"]).disabled()),
+        (
+            "paid-off",
+            n(3).event_types(["invoice.paid"]).enabled(false),
+        ),
         ("invoice-group", n(4).event_types(["invoice.*"])),
         ("customer-group", n(5).event_types(["customer.*"])),
         ("refund", n(6).event_types(["refund.issued"])),

@@ -28,8 +28,13 @@ async fn create_fan_out_fixture(h: &Harness) -> Vec<EndpointId> {
         make(endpoint_request(3)).await,
     ];
     make(endpoint_request(4).event_types(["customer.*", "invoice.created"])).await;
-    make(endpoint_request(5).disabled()).await;
-    make(endpoint_request(6).event_types(["invoice.paid"]).disabled()).await;
+    make(endpoint_request(5).enabled(false)).await;
+    make(
+        endpoint_request(6)
+            .event_types(["invoice.paid"])
+            .enabled(false),
+    )
+    .await;
     let deleted = make(endpoint_request(7).event_types(["invoice.paid"])).await;
     h.delete(&deleted).await;
     h.create_in(&tenant("globex"), endpoint_request(8)).await;
@@ -143,7 +148,7 @@ pub async fn send_without_subscribers_keeps_the_event(store: Arc<dyn Store>) {
     let h = Harness::new(store).await;
     h.create(endpoint_request(1).event_types(["customer.*"]))
         .await;
-    h.create(endpoint_request(2).disabled()).await;
+    h.create(endpoint_request(2).enabled(false)).await;
     let sent = h.send("invoice.paid", PAYLOAD).await;
     assert_eq!(sent.deliveries, 0, "deliveries counted");
     let event = h.event(&sent.event_id).await;

@@ -20,7 +20,7 @@ pub async fn subscribers_follow_filters(store: Arc<dyn Store>) {
     let every = make(endpoint_request(3)).await;
     let both = make(endpoint_request(4).event_types(["invoice.*", "invoice.paid"])).await;
     let customer = make(endpoint_request(5).event_types(["customer.created"])).await;
-    let _off = make(endpoint_request(6).disabled()).await;
+    let _off = make(endpoint_request(6).enabled(false)).await;
     let deleted = make(endpoint_request(7).event_types(["invoice.paid"])).await;
     let billing = make(endpoint_request(8).event_types(["billing.*"])).await;
     h.delete(&deleted).await;
