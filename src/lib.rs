@@ -3,6 +3,8 @@
 
 #[cfg(feature = "registry")]
 pub mod clock;
+#[cfg(feature = "test-support")]
+pub mod conformance;
 #[cfg(feature = "dispatch")]
 pub mod dispatcher;
 mod error;

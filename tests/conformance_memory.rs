@@ -12,7 +12,7 @@ use hookshot::model::{
     Attempt, Delivery, DeliveryFilter, EndpointFilter, Event, EventType, PageRequest,
     StoredEndpoint, TenantId,
 };
-use hookshot::store::conformance::{Capabilities, run_all, run_all_with};
+use hookshot::conformance::{Capabilities, run_all, run_all_with};
 use hookshot::store::{
     CatalogStore, Claim, DeliveryStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted,
     Lease, MemoryStore, Store,

@@ -13,7 +13,7 @@
 //! records and calls them, so it stores and never decides.
 //!
 //! Every backend, ours or yours, proves itself by running the conformance
-//! suite in [`conformance`] (feature `test-support`).
+//! suite, `hookshot::conformance` (feature `test-support`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,8 +28,6 @@ use crate::model::{
     StoredEndpoint, TenantId,
 };
 
-#[cfg(feature = "test-support")]
-pub mod conformance;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -347,8 +345,8 @@ pub trait DeliveryStore: Send + Sync + fmt::Debug {
     /// touched, however old.
     ///
     /// The default deletes nothing and says so with an error, so a backend
-    /// that keeps history forever fails the conformance case for it rather
-    /// than appearing to purge.
+    /// that keeps history forever, yet declares the `purge` capability to
+    /// the conformance suite, fails its case rather than appearing to purge.
     async fn purge_finished(&self, before: Timestamp) -> Result<Purged, Error> {
         let _ = before;
         Err(Error::backend(

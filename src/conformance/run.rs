@@ -49,7 +49,7 @@ pub(super) fn cases() -> Vec<Case> {
 /// use hookshot::store::{MemoryStore, Store};
 ///
 /// # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
-/// hookshot::store::conformance::run_all(|| async {
+/// hookshot::conformance::run_all(|| async {
 ///     Arc::new(MemoryStore::new()) as Arc<dyn Store>
 /// })
 /// .await;
@@ -69,7 +69,7 @@ where
 ///
 /// ```
 /// use std::sync::Arc;
-/// use hookshot::store::conformance::{Capabilities, run_all_with};
+/// use hookshot::conformance::{Capabilities, run_all_with};
 /// use hookshot::store::{MemoryStore, Store};
 ///
 /// # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {

@@ -14,7 +14,7 @@ const RUNNERS: [&str; 2] = ["run_all", "run_all_with"];
 /// Every `pub async fn` of the folder's source files, the runners aside.
 /// The folder is read whole, so that cases in a new file count too.
 fn cases_in_source() -> BTreeSet<String> {
-    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/conformance");
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/conformance");
     let mut found = BTreeSet::new();
     for entry in std::fs::read_dir(&folder).expect("the conformance folder") {
         let path = entry.expect("an entry of the conformance folder").path();

@@ -44,7 +44,7 @@
 //!
 //! # Reading it
 //!
-//! Each area has a source file of its own in `src/store/conformance/`:
+//! Each area has a source file of its own in `src/conformance/`:
 //! `endpoints`, `idempotency`, `pagination`, `tenants`, `subscribers`,
 //! `rotation`, `catalog`, `sending`, `queue`, `history`, `retries`,
 //! `retention` (capability `purge`) and `wake_ups` (capability
@@ -91,7 +91,7 @@ mod wake_ups;
 pub use capabilities::Capabilities;
 pub use run::{run_all, run_all_with};
 
-// The cases, so that each is `hookshot::store::conformance::<case>`; the
+// The cases, so that each is `hookshot::conformance::<case>`; the
 // area modules make nothing else public.
 pub use catalog::*;
 pub use endpoints::*;
@@ -114,12 +114,12 @@ pub use wake_ups::*;
 /// With the store alone it makes the core cases only. A backend that
 /// implements optional parts of the contract names them after
 /// `capabilities =`, and gets their cases too; the names are the fields of
-/// [`Capabilities`](crate::store::conformance::Capabilities): `purge` and
+/// [`Capabilities`](crate::conformance::Capabilities): `purge` and
 /// `watch_new_work`. The cases of capabilities not named are not made at
 /// all, rather than made to pass without running.
 ///
 /// The tests are named after the cases in
-/// [`hookshot::store::conformance`](crate::store::conformance) and run on
+/// [`hookshot::conformance`](crate::conformance) and run on
 /// tokio's multi-threaded runtime, so the crate invoking the macro needs
 /// `tokio` as a dev-dependency with the `macros` and `rt-multi-thread`
 /// features. Invoke it in a module of its own (or a test file of its own) so
@@ -259,7 +259,7 @@ macro_rules! __conformance_cases {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
-                $crate::store::conformance::$case(($make_store)().await).await;
+                $crate::conformance::$case(($make_store)().await).await;
             }
         )*
     };
@@ -293,17 +293,17 @@ macro_rules! __conformance_cases {
     (@table () [] core [$($case:ident)*] $($group:ident [$($group_case:ident)*])*) => {
         ::std::vec![
             $(
-                $crate::store::conformance::run::Case::new(
+                $crate::conformance::run::Case::new(
                     ::std::stringify!($case),
                     |_| true,
-                    $crate::store::conformance::$case,
+                    $crate::conformance::$case,
                 ),
             )*
             $($(
-                $crate::store::conformance::run::Case::new(
+                $crate::conformance::run::Case::new(
                     ::std::stringify!($group_case),
-                    |declared: &$crate::store::conformance::Capabilities| declared.$group,
-                    $crate::store::conformance::$group_case,
+                    |declared: &$crate::conformance::Capabilities| declared.$group,
+                    $crate::conformance::$group_case,
                 ),
             )*)*
         ]

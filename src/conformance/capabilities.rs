@@ -10,7 +10,7 @@
 /// fields instead, as in `capabilities = [purge, watch_new_work]`.
 ///
 /// ```
-/// use hookshot::store::conformance::Capabilities;
+/// use hookshot::conformance::Capabilities;
 ///
 /// let declared = Capabilities::core().with_purge();
 /// assert!(declared.purge);
