@@ -15,6 +15,8 @@ pub mod model;
 #[cfg(feature = "dispatch")]
 pub mod observer;
 #[cfg(feature = "registry")]
+pub mod prelude;
+#[cfg(feature = "registry")]
 pub mod retry;
 mod signing;
 #[cfg(feature = "registry")]

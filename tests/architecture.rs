@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["webhooks"],
     &["transport", "observer", "dispatcher", "conformance"],
     &["http_api", "telemetry"],
+    &["prelude"],
 ];
 
 /// The module that sits below everything, importing nothing of the crate.

@@ -767,12 +767,7 @@ impl Transport for Scripted {
             .unwrap()
             .pop_front()
             .unwrap_or(*self.fallback.lock().unwrap());
-        Ok(WebhookResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: Vec::new(),
-            body_truncated: false,
-        })
+        Ok(WebhookResponse::new(StatusCode::from_u16(status).unwrap()))
     }
 }
 

@@ -375,10 +375,7 @@ async fn rotation_grace_over_seven_days_rejected() {
 /// declaring; endpoints may only subscribe to declared types.
 #[tokio::test]
 async fn catalog_rejects_malformed_entries() {
-    let no_group = EventType {
-        group: String::new(),
-        ..event_type("shipment.lost")
-    };
+    let no_group = event_type("shipment.lost").group("");
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let built = Webhooks::builder(Arc::clone(&store))
         .event_type(event_type("shipment.sent"))

@@ -484,27 +484,11 @@ mod records {
     fn endpoints() -> BTreeMap<&'static str, StoredEndpoint> {
         let at = |text: &str| text.parse::<Timestamp>().unwrap();
         let secret = |text: &str| text.parse::<SigningSecret>().unwrap();
-        let plain = |id: &str, url: &str, key: &str| StoredEndpoint {
-            endpoint: Endpoint {
-                id: id.parse().unwrap(),
-                tenant: TenantId::new("shop").unwrap(),
-                name: String::new(),
-                description: String::new(),
-                url: url.to_owned(),
-                event_types: None,
-                status: EndpointStatus::Active,
-                timeout: Duration::from_secs(15),
-                rate_limit: None,
-                headers: BTreeMap::new(),
-                metadata: BTreeMap::new(),
-                has_signing_secret: true,
-                created_at: at("2024-05-01T12:31:00Z"),
-                updated_at: at("2024-05-01T12:31:00Z"),
-                last_triggered_at: None,
-            },
-            secrets: EndpointSecrets::new(secret(key)),
-            deleted_at: None,
-            failing_since: None,
+        let plain = |id: &str, url: &str, key: &str| {
+            let created = at("2024-05-01T12:31:00Z");
+            let tenant = TenantId::new("shop").unwrap();
+            let endpoint = Endpoint::new(id.parse().unwrap(), tenant, url, created);
+            StoredEndpoint::new(endpoint, EndpointSecrets::new(secret(key)))
         };
         let mut disabled = plain(DISABLED, "http://127.0.0.1:9/plain", DISABLED_SECRET);
         disabled.endpoint.status = EndpointStatus::Disabled {
@@ -524,10 +508,10 @@ mod records {
         e.metadata.insert("plan".into(), "pro".into());
         e.created_at = at("2024-05-01T12:30:00Z");
         e.last_triggered_at = Some(at("2024-05-01T12:31:00Z"));
-        rich.secrets.retired.push(RetiredSecret {
-            secret: secret(RETIRED),
-            expires_at: at("2024-05-01T13:31:00Z"),
-        });
+        rich.secrets.retired.push(RetiredSecret::new(
+            secret(RETIRED),
+            at("2024-05-01T13:31:00Z"),
+        ));
         rich.failing_since = Some(at("2024-05-01T12:31:00.123Z"));
         BTreeMap::from([(RICH, rich), (DISABLED, disabled), (DELETED, deleted)])
     }

@@ -53,20 +53,18 @@ fn guarded_transport() -> HttpTransport {
 }
 
 fn request(url: impl Into<String>) -> WebhookRequest {
-    WebhookRequest {
-        url: url.into(),
-        headers: HeaderMap::new(),
-        body: Bytes::from_static(br#"{"type":"invoice.paid"}"#),
-        timeout: GENEROUS,
-    }
+    WebhookRequest::new(
+        url,
+        Bytes::from_static(br#"{"type":"invoice.paid"}"#),
+        GENEROUS,
+    )
 }
 
 /// A request that gives up after [`TIMEOUT`].
 fn impatient(url: impl Into<String>) -> WebhookRequest {
-    WebhookRequest {
-        timeout: TIMEOUT,
-        ..request(url)
-    }
+    let mut request = request(url);
+    request.timeout = TIMEOUT;
+    request
 }
 
 /// Serves `app` on an ephemeral loopback port.
@@ -624,4 +622,22 @@ async fn transport_works_as_a_trait_object() {
         .await
         .unwrap();
     assert_eq!(response.status, StatusCode::OK);
+}
+
+#[test]
+fn request_debug_shows_no_secret() {
+    let mut headers = HeaderMap::new();
+    headers.insert("webhook-signature", "v1,c2VjcmV0".parse().unwrap());
+    headers.insert("x-api-key", "customer-secret".parse().unwrap());
+    let request = WebhookRequest::new(
+        "https://acme.example/hooks?token=hidden",
+        r#"{"card":"4242"}"#,
+        GENEROUS,
+    )
+    .headers(headers);
+    let debug = format!("{request:?}");
+    for secret in ["c2VjcmV0", "customer-secret", "hidden", "4242"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    assert!(debug.contains("x-api-key") && debug.contains("acme.example/hooks"));
 }

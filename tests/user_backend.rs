@@ -358,11 +358,12 @@ impl DeliveryStore for NaiveStore {
         });
         let record_count = records.len();
         records.retain(|r| r.is_live_at(before));
-        Ok(Purged {
-            deliveries: old.len() as u64,
-            events: (event_count - events.len()) as u64,
-            idempotency_records: (record_count - records.len()) as u64,
-        })
+        // Purged may grow, so it is filled in rather than built whole.
+        let mut purged = Purged::default();
+        purged.deliveries = old.len() as u64;
+        purged.events = (event_count - events.len()) as u64;
+        purged.idempotency_records = (record_count - records.len()) as u64;
+        Ok(purged)
     }
 }
 

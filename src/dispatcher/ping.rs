@@ -18,6 +18,7 @@ const TEST_EVENT_DATA: &str =
 
 /// The outcome of [`Dispatcher::ping`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PingOutcome {
     /// The `webhook-id` the test event carried.
     pub event_id: EventId,

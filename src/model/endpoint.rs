@@ -12,6 +12,7 @@ use crate::signing::SigningSecret;
 /// A customer's URL that receives webhooks, as every read returns it: never
 /// with its signing secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Endpoint {
     /// The endpoint's id.
     pub id: EndpointId,
@@ -61,6 +62,36 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// An active endpoint `id` of `tenant` at `url`, made at `created_at`,
+    /// with every other field at its default (no name, every event type, the
+    /// default timeout). [`crate::Webhooks::create_endpoint`] makes these
+    /// from validated input; a backend builds one by hand only to read a
+    /// stored row back, setting the other public fields from its columns.
+    pub fn new(
+        id: EndpointId,
+        tenant: TenantId,
+        url: impl Into<String>,
+        created_at: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            tenant,
+            name: String::new(),
+            description: String::new(),
+            url: url.into(),
+            event_types: None,
+            status: EndpointStatus::Active,
+            timeout: EndpointLimits::DEFAULT_TIMEOUT,
+            rate_limit: None,
+            headers: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            has_signing_secret: true,
+            created_at,
+            updated_at: created_at,
+            last_triggered_at: None,
+        }
+    }
+
     /// Whether the endpoint's filter lets `event_type` through (regardless of
     /// its status).
     pub fn subscribes_to(&self, event_type: &str) -> bool {
@@ -99,6 +130,7 @@ mod secs {
 /// Whether an endpoint receives deliveries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EndpointStatus {
     /// It receives deliveries.
     Active,
@@ -116,6 +148,7 @@ pub enum EndpointStatus {
 
 /// Narrows an endpoint listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
 pub struct EndpointFilter {
     /// Only endpoints with this status.
     #[serde(default)]
@@ -142,6 +175,7 @@ impl EndpointFilter {
 /// Selects endpoints by status in a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StatusFilter {
     /// Only active endpoints.
     Active,
@@ -163,6 +197,7 @@ impl StatusFilter {
 /// An endpoint's signing secrets: the current one and those retired by a
 /// rotation that still sign until their grace period ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EndpointSecrets {
     /// The secret shown at the last creation or rotation.
     pub current: SigningSecret,
@@ -173,11 +208,19 @@ pub struct EndpointSecrets {
 /// A secret replaced by a rotation, signing alongside the new one until
 /// `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetiredSecret {
     /// The old secret.
     pub secret: SigningSecret,
     /// When it stops signing.
     pub expires_at: Timestamp,
+}
+
+impl RetiredSecret {
+    /// `secret`, signing until `expires_at`.
+    pub fn new(secret: SigningSecret, expires_at: Timestamp) -> Self {
+        Self { secret, expires_at }
+    }
 }
 
 impl EndpointSecrets {
@@ -224,6 +267,7 @@ impl EndpointSecrets {
 /// An endpoint as a backend stores it: with its secrets and its deletion
 /// mark. Backends persist every field; only hookshot interprets them.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StoredEndpoint {
     /// What reads return.
     pub endpoint: Endpoint,
@@ -238,6 +282,16 @@ pub struct StoredEndpoint {
 }
 
 impl StoredEndpoint {
+    /// A live, healthy endpoint with `secrets`.
+    pub fn new(endpoint: Endpoint, secrets: EndpointSecrets) -> Self {
+        Self {
+            endpoint,
+            secrets,
+            deleted_at: None,
+            failing_since: None,
+        }
+    }
+
     /// Whether it has not been deleted.
     pub fn is_live(&self) -> bool {
         self.deleted_at.is_none()
@@ -255,6 +309,7 @@ impl StoredEndpoint {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct NewEndpoint {
     /// Where deliveries go: `https://` (or `http://` where the operator
     /// allowed it), with no user name, password or fragment.
@@ -401,6 +456,7 @@ mod opt_secs {
 /// A partial update: only the fields that are `Some` change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct UpdateEndpoint {
     /// New URL.
     #[serde(default)]
@@ -519,6 +575,7 @@ impl UpdateEndpoint {
 /// Serialises with the secret in `signing_secret`, as an HTTP API returns it
 /// from its create call; `Debug` keeps it redacted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CreatedEndpoint {
     /// The endpoint.
     #[serde(flatten)]

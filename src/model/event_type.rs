@@ -17,6 +17,7 @@ use crate::error::Error;
 /// # Ok::<(), hookshot::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct EventType {
     /// Dot-separated segments of `[A-Za-z0-9_-]`, such as `invoice.paid`.
     pub name: String,

@@ -79,6 +79,7 @@ impl Serialize for Cursor {
 
 /// Which slice of a listing to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PageRequest {
     /// Where to start; `None` for the newest items.
     pub cursor: Option<Cursor>,
@@ -186,6 +187,7 @@ impl Default for PageRequest {
 
 /// One page of a newest-first listing.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Page<T> {
     /// The items, newest first.
     pub data: Vec<T>,

@@ -6,6 +6,7 @@ use crate::id::EventId;
 
 /// What [`Webhooks::send`](crate::Webhooks::send) did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Sent {
     /// The event's id: the `webhook-id` of every delivery.
     pub event_id: EventId,

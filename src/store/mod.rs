@@ -50,6 +50,7 @@ pub type EndpointChange<'a> = &'a (dyn Fn(&mut StoredEndpoint) -> Result<(), Err
 
 /// The remembered answer to a request made with an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IdempotencyRecord {
     /// The tenant that made the request; keys of different tenants never
     /// collide.
@@ -79,6 +80,7 @@ impl IdempotencyRecord {
 
 /// What [`EndpointStore::insert_endpoint`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Inserted {
     /// The endpoint (and the idempotency record, if any) were stored.
     Created,
@@ -194,6 +196,7 @@ pub trait CatalogStore: Send + Sync + fmt::Debug {
 /// delivery can be claimed again, so a worker that died loses nothing; and
 /// a worker whose lease was taken over can no longer record its result.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Lease {
     /// The delivery held.
     pub delivery_id: DeliveryId,
@@ -216,6 +219,7 @@ impl Lease {
 
 /// A delivery claimed for an attempt, with its event and its lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Claim {
     /// The delivery, as stored when claimed (status `delivering`).
     pub delivery: Delivery,
@@ -368,6 +372,7 @@ pub trait DeliveryStore: Send + Sync + fmt::Debug {
 
 /// What [`DeliveryStore::purge_finished`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Purged {
     /// Delivered or failed deliveries, with their attempts.
     pub deliveries: u64,

@@ -18,12 +18,11 @@
 //!     .guard(SsrfGuard::default().allow_cidr("10.20.0.0/16")?)
 //!     .build()?;
 //! let response = transport
-//!     .send(WebhookRequest {
-//!         url: "https://acme.example/webhooks".into(),
-//!         headers: http::HeaderMap::new(),
-//!         body: r#"{"type":"invoice.paid"}"#.into(),
-//!         timeout: Duration::from_secs(15),
-//!     })
+//!     .send(WebhookRequest::new(
+//!         "https://acme.example/webhooks",
+//!         r#"{"type":"invoice.paid"}"#,
+//!         Duration::from_secs(15),
+//!     ))
 //!     .await?;
 //! println!("{}", response.status);
 //! # Ok(())
@@ -43,7 +42,12 @@ pub use self::guard::{BlockReason, SsrfGuard};
 pub use self::http::{DEFAULT_RESPONSE_BODY_LIMIT, HttpTransport, HttpTransportBuilder};
 
 /// One delivery attempt: a `POST` of `body` with `headers` to `url`.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` shows the URL without its query, the header names and the
+/// body's length: header values (signatures, custom headers) and payloads
+/// are secrets of the endpoint's owner.
+#[derive(Clone)]
+#[non_exhaustive]
 pub struct WebhookRequest {
     /// The endpoint's URL.
     pub url: String,
@@ -58,8 +62,42 @@ pub struct WebhookRequest {
     pub timeout: Duration,
 }
 
+impl WebhookRequest {
+    /// A `POST` of `body` to `url`, without headers, that may take
+    /// `timeout` in all.
+    pub fn new(url: impl Into<String>, body: impl Into<Bytes>, timeout: Duration) -> Self {
+        Self {
+            url: url.into(),
+            headers: HeaderMap::new(),
+            body: body.into(),
+            timeout,
+        }
+    }
+
+    /// The same request with `headers`.
+    #[must_use]
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
+impl std::fmt::Debug for WebhookRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.url.split(['?', '#']).next().unwrap_or_default();
+        let names: Vec<&str> = self.headers.keys().map(|name| name.as_str()).collect();
+        f.debug_struct("WebhookRequest")
+            .field("url", &url)
+            .field("headers", &names)
+            .field("body_len", &self.body.len())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 /// What the receiver answered, whatever the status.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WebhookResponse {
     /// The response status. A 3xx is returned as is: redirects are not
     /// followed.
@@ -72,6 +110,35 @@ pub struct WebhookResponse {
     /// did not finish arriving before the timeout, or the connection broke
     /// while it was arriving. The status stands in every case.
     pub body_truncated: bool,
+}
+
+impl WebhookResponse {
+    /// A response with `status`, no headers and an empty body, for a
+    /// transport of your own to fill in.
+    pub fn new(status: StatusCode) -> Self {
+        Self {
+            status,
+            headers: HeaderMap::new(),
+            body: Vec::new(),
+            body_truncated: false,
+        }
+    }
+
+    /// The same response with `headers`.
+    #[must_use]
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// The same response with the start of its body, and whether that is
+    /// not the whole body.
+    #[must_use]
+    pub fn body(mut self, body: Vec<u8>, truncated: bool) -> Self {
+        self.body = body;
+        self.body_truncated = truncated;
+        self
+    }
 }
 
 /// Why no response was received.
