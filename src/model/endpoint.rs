@@ -159,6 +159,25 @@ pub struct EndpointFilter {
 }
 
 impl EndpointFilter {
+    /// A filter that lets every live endpoint through.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only endpoints with `status`.
+    #[must_use]
+    pub fn status(mut self, status: StatusFilter) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Only endpoints whose filter lets `event_type` through.
+    #[must_use]
+    pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
+        self.event_type = Some(event_type.into());
+        self
+    }
+
     /// Whether `endpoint` passes (deleted endpoints never do).
     pub fn matches(&self, stored: &StoredEndpoint) -> bool {
         stored.is_live()
