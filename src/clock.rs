@@ -119,7 +119,9 @@ impl fmt::Display for Timestamp {
         put_digits(&mut text[14..16], minute);
         put_digits(&mut text[17..19], second);
         put_digits(&mut text[20..23], millis);
-        f.write_str(std::str::from_utf8(&text).unwrap_or_default())
+        #[allow(clippy::expect_used)]
+        let text = std::str::from_utf8(&text).expect("the template and its digits are ASCII");
+        f.write_str(text)
     }
 }
 

@@ -45,7 +45,9 @@ impl EventType {
     pub fn new(name: impl Into<String>) -> Result<Self, Error> {
         let name = name.into();
         validate_event_type_name(&name, "event_type")?;
-        let group = name.split('.').next().unwrap_or_default().to_owned();
+        // The group defaults to the name's first dotted part.
+        let group = name.split_once('.').map_or(name.as_str(), |(first, _)| first);
+        let group = group.to_owned();
         Ok(Self {
             title: name.clone(),
             name,
