@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use hookshot::clock::Timestamp;
+use hookshot::conformance::{Capabilities, run_all, run_all_with};
 use hookshot::model::{
     Attempt, Delivery, DeliveryFilter, EndpointFilter, Event, EventType, PageRequest,
     StoredEndpoint, TenantId,
 };
-use hookshot::conformance::{Capabilities, run_all, run_all_with};
 use hookshot::store::{
     CatalogStore, Claim, DeliveryStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted,
     Lease, MemoryStore, Store,
