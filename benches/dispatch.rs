@@ -64,7 +64,7 @@ fn throughput(c: &mut Criterion) {
                     for _ in 0..iters {
                         let target = seen.load(Ordering::Relaxed) + BATCH;
                         for _ in 0..BATCH {
-                            ok(hooks.send(&tenant, "invoice.paid", BODY, None).await);
+                            ok(hooks.send(&tenant, "invoice.paid", BODY).await);
                         }
                         wait_for(&seen, target).await;
                     }
@@ -114,7 +114,7 @@ async fn dispatching(
     let tenant = ok(TenantId::new("bench"));
     let hooks = webhooks().await;
     let new = NewEndpoint::new(url).event_types(["invoice.paid"]);
-    ok(hooks.create_endpoint(&tenant, new, None).await);
+    ok(hooks.create_endpoint(&tenant, new).await);
     let dispatcher = ok(Dispatcher::builder(Arc::clone(&hooks))
         .configure(|c| {
             c.concurrency = CONCURRENCY;
@@ -176,7 +176,7 @@ fn subscribed(rt: &Runtime, count: usize) -> (Arc<Webhooks>, TenantId) {
     rt.block_on(async {
         for i in 0..count {
             let new = NewEndpoint::new(format!("https://r{i}.example/hooks"));
-            ok(hooks.create_endpoint(&tenant, new, None).await);
+            ok(hooks.create_endpoint(&tenant, new).await);
         }
     });
     (hooks, tenant)
@@ -206,12 +206,7 @@ fn fan_out(c: &mut Criterion) {
                 }
                 let (hooks, tenant) = &fixture;
                 let start = Instant::now();
-                black_box(ok(rt.block_on(hooks.send(
-                    tenant,
-                    "invoice.paid",
-                    BODY,
-                    None,
-                ))));
+                black_box(ok(rt.block_on(hooks.send(tenant, "invoice.paid", BODY))));
                 timed += start.elapsed();
             }
             timed
@@ -230,7 +225,7 @@ fn report_memory_per_delivery(rt: &Runtime) {
     };
     rt.block_on(async {
         for _ in 0..SENDS {
-            ok(hooks.send(&tenant, "invoice.paid", BODY, None).await);
+            ok(hooks.send(&tenant, "invoice.paid", BODY).await);
         }
     });
     let Some(after) = resident_bytes() else {

@@ -53,7 +53,7 @@ async fn subscribed(store: Arc<dyn Store>, url: &str) -> Fixture {
     let tenant = ok(TenantId::new("bench"));
     for i in 0..ENDPOINTS {
         let new = NewEndpoint::new(format!("{url}/e{i}"));
-        ok(hooks.create_endpoint(&tenant, new, None).await);
+        ok(hooks.create_endpoint(&tenant, new).await);
     }
     (Arc::new(hooks), tenant)
 }
@@ -77,7 +77,7 @@ async fn round<S>(
     stop: impl AsyncFnOnce(S),
 ) -> Duration {
     for _ in 0..SENDS {
-        ok(hooks.send(tenant, "invoice.paid", BODY, None).await);
+        ok(hooks.send(tenant, "invoice.paid", BODY).await);
     }
     let target = seen.load(Ordering::Relaxed) + BATCH;
     let started = Instant::now();
@@ -166,7 +166,7 @@ fn claim(c: &mut Criterion) {
         rt.block_on(async {
             fill_history(&store, history).await;
             let (hooks, tenant) = subscribed(Arc::new(store.clone()), "http://127.0.0.1:9").await;
-            ok(hooks.send(&tenant, "invoice.paid", BODY, None).await);
+            ok(hooks.send(&tenant, "invoice.paid", BODY).await);
         });
         group.bench_function(BenchmarkId::new("batch_of_64", history), |b| {
             b.iter_custom(|iters| {

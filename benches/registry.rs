@@ -94,7 +94,7 @@ fn subscriber(tenant: &TenantId, i: usize) -> NewEndpoint {
 }
 
 fn create(rt: &Runtime, webhooks: &Webhooks, tenant: &TenantId, new: NewEndpoint) -> EndpointId {
-    ok(rt.block_on(webhooks.create_endpoint(tenant, new, None)))
+    ok(rt.block_on(webhooks.create_endpoint(tenant, new)))
         .endpoint
         .id
 }

@@ -28,7 +28,7 @@ use hookshot::model::{
     DeliveryFilter, DeliveryStatus, EventType, NewEndpoint, PageRequest, TenantId,
 };
 use hookshot::retry::RetrySchedule;
-use hookshot::{Verifier, Webhooks};
+use hookshot::{CreateOptions, Verifier, Webhooks};
 
 /// The receiver: a verifier per path, and what it saw.
 #[derive(Default)]
@@ -95,12 +95,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("flaky", vec!["invoice.paid"]),
     ] {
         let created = webhooks
-            .create_endpoint(
+            .create_endpoint_with(
                 &tenant,
                 NewEndpoint::new(format!("{base}/{path}"))
                     .name(path)
                     .event_types(events),
-                Some(path),
+                CreateOptions::new().idempotency_key(path),
             )
             .await?;
         println!(
@@ -133,7 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("invoice.paid", r#"{"invoice":"in_1"}"#),
         ("customer.updated", r#"{"customer":"cus_7","name":"Zoë"}"#),
     ] {
-        let sent = webhooks.send(&tenant, event_type, data, None).await?;
+        let sent = webhooks.send(&tenant, event_type, data).await?;
         println!(
             "sent {event_type:<16} as {} to {} endpoint(s)",
             sent.event_id, sent.deliveries

@@ -42,6 +42,6 @@ pub use signing::{
 pub use store::prepared::PreparedSend;
 #[cfg(feature = "registry")]
 pub use webhooks::{
-    DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROTATION_GRACE,
-    MAX_ROTATION_GRACE, Webhooks, WebhooksBuilder, WebhooksConfig,
+    CreateOptions, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROTATION_GRACE,
+    MAX_ROTATION_GRACE, SendOptions, Webhooks, WebhooksBuilder, WebhooksConfig,
 };

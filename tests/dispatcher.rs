@@ -173,7 +173,7 @@ impl Setup {
     async fn endpoint(&self, url: &str) -> (EndpointId, SigningSecret) {
         let created = self
             .webhooks
-            .create_endpoint(&self.tenant, NewEndpoint::new(url).timeout(SECOND), None)
+            .create_endpoint(&self.tenant, NewEndpoint::new(url).timeout(SECOND))
             .await
             .unwrap();
         (created.endpoint.id, created.signing_secret)
@@ -182,7 +182,7 @@ impl Setup {
     async fn send(&self) -> DeliveryId {
         let sent = self
             .webhooks
-            .send(&self.tenant, "invoice.paid", r#"{"invoice":"in_1"}"#, None)
+            .send(&self.tenant, "invoice.paid", r#"{"invoice":"in_1"}"#)
             .await
             .unwrap();
         assert_eq!(sent.deliveries, 1);
@@ -513,18 +513,15 @@ async fn without_local_development_the_default_transport_is_guarded() {
     let tenant = TenantId::new("acme").unwrap();
     let (receiver, url) = Receiver::start(vec![]).await;
     let refused = webhooks
-        .create_endpoint(&tenant, NewEndpoint::new(&url), None)
+        .create_endpoint(&tenant, NewEndpoint::new(&url))
         .await;
     assert!(refused.is_err(), "http:// needs local development");
     let https = url.replace("http://", "https://");
     webhooks
-        .create_endpoint(&tenant, NewEndpoint::new(https).timeout(SECOND), None)
+        .create_endpoint(&tenant, NewEndpoint::new(https).timeout(SECOND))
         .await
         .unwrap();
-    webhooks
-        .send(&tenant, "invoice.paid", "{}", None)
-        .await
-        .unwrap();
+    webhooks.send(&tenant, "invoice.paid", "{}").await.unwrap();
     assert_eq!(dispatcher.deliver_due().await.unwrap(), 1);
     let page = webhooks
         .list_deliveries(&tenant, &DeliveryFilter::default(), &PageRequest::first())
@@ -548,7 +545,7 @@ async fn the_guard_refuses_private_destinations() {
     }
     let sent = setup
         .webhooks
-        .send(&setup.tenant, "invoice.paid", "{}", None)
+        .send(&setup.tenant, "invoice.paid", "{}")
         .await
         .unwrap();
     assert_eq!(sent.deliveries, 3);
@@ -1105,7 +1102,7 @@ async fn a_rate_limited_endpoint_gets_its_rate_and_no_more() {
     let new = NewEndpoint::new("https://limited.example/hooks").rate_limit(2);
     setup
         .webhooks
-        .create_endpoint(&setup.tenant, new, None)
+        .create_endpoint(&setup.tenant, new)
         .await
         .unwrap();
     for _ in 0..5 {

@@ -15,7 +15,9 @@ use hookshot::model::{
     TenantId, UpdateEndpoint,
 };
 use hookshot::store::{MemoryStore, Store};
-use hookshot::{EndpointId, Error, MAX_ROTATION_GRACE, Webhooks, WebhooksBuilder};
+use hookshot::{
+    CreateOptions, EndpointId, Error, MAX_ROTATION_GRACE, SendOptions, Webhooks, WebhooksBuilder,
+};
 
 const START: Timestamp = Timestamp::from_unix_millis(1_000_000_000_000);
 const MS: Duration = Duration::from_millis(1);
@@ -64,7 +66,7 @@ impl Facade {
 
     async fn create(&self, new: NewEndpoint) -> CreatedEndpoint {
         self.webhooks
-            .create_endpoint(&self.tenant, new, None)
+            .create_endpoint(&self.tenant, new)
             .await
             .unwrap()
     }
@@ -241,7 +243,8 @@ async fn create_rejects_invalid_input() {
     const KEY: &str = "retried-after-fixing";
     let f = Facade::new().await;
     for (what, field, new) in rejected_creates() {
-        let result = f.webhooks.create_endpoint(&f.tenant, new, Some(KEY)).await;
+        let keyed = CreateOptions::new().idempotency_key(KEY);
+        let result = f.webhooks.create_endpoint_with(&f.tenant, new, keyed).await;
         assert_invalid(result, field, what);
         let listed = f.all_endpoint_ids().await;
         assert!(
@@ -254,7 +257,11 @@ async fn create_rejects_invalid_input() {
         .timeout(Duration::from_secs(30));
     let created = f
         .webhooks
-        .create_endpoint(&f.tenant, at_limits, Some(KEY))
+        .create_endpoint_with(
+            &f.tenant,
+            at_limits,
+            CreateOptions::new().idempotency_key(KEY),
+        )
         .await;
     let created = created.expect("the key was kept by a refused create");
     let listed = f.all_endpoint_ids().await;
@@ -264,6 +271,26 @@ async fn create_rejects_invalid_input() {
         shortest.endpoint.timeout, SECOND,
         "a 1 s timeout is allowed"
     );
+}
+
+/// A malformed key in `CreateOptions` is refused as the positional key was,
+/// naming `idempotency_key`, before anything is created.
+#[tokio::test]
+async fn create_refuses_a_malformed_idempotency_key() {
+    let f = Facade::new().await;
+    let long = "k".repeat(256);
+    for (what, key) in [
+        ("an empty key", ""),
+        ("a non-ASCII key", "clé"),
+        ("a key with a newline", "a\nb"),
+        ("a 256-character key", long.as_str()),
+    ] {
+        let keyed = CreateOptions::new().idempotency_key(key);
+        let new = endpoint_request(1);
+        let result = f.webhooks.create_endpoint_with(&f.tenant, new, keyed).await;
+        assert_invalid(result, "idempotency_key", what);
+        assert!(f.all_endpoint_ids().await.is_empty(), "{what}: created one");
+    }
 }
 
 /// Every refused update names its field and leaves the endpoint unchanged.
@@ -294,7 +321,7 @@ async fn unknown_event_types_are_all_named() {
     let mut patterns = vec!["invoice.paid", "refund.*"];
     patterns.extend(UNKNOWN_TYPES);
     let new = endpoint_request(1).event_types(patterns.clone());
-    let result = f.webhooks.create_endpoint(&f.tenant, new, None).await;
+    let result = f.webhooks.create_endpoint(&f.tenant, new).await;
     check_unknown_named(&assert_invalid(result, "event_types", "create"));
 
     let created = f.create(endpoint_request(2)).await.endpoint;
@@ -395,10 +422,7 @@ async fn catalog_rejects_malformed_entries() {
     assert_eq!(after, before, "a refused batch was stored in part");
 
     let shipments = || endpoint_request(1).event_types(["shipment.sent"]);
-    let early = f
-        .webhooks
-        .create_endpoint(&f.tenant, shipments(), None)
-        .await;
+    let early = f.webhooks.create_endpoint(&f.tenant, shipments()).await;
     assert_invalid(early, "event_types", "subscribing to an undeclared type");
     let declared = f
         .webhooks
@@ -472,20 +496,53 @@ async fn send_refusals_store_nothing() {
     for r in refused_sends() {
         let result = f
             .webhooks
-            .send(&f.tenant, r.event_type, r.payload, Some(&r.key))
+            .send_with(
+                &f.tenant,
+                r.event_type,
+                r.payload,
+                SendOptions::new().idempotency_key(r.key),
+            )
             .await;
         assert_invalid(result, r.field, r.what);
         f.assert_nothing_queued(r.what).await;
     }
     let at_limit = json_object_of_len(SMALL_LIMIT);
     let send = || {
-        f.webhooks
-            .send(&f.tenant, "invoice.paid", at_limit.as_str(), Some(SEND_KEY))
+        f.webhooks.send_with(
+            &f.tenant,
+            "invoice.paid",
+            at_limit.as_str(),
+            SendOptions::new().idempotency_key(SEND_KEY),
+        )
     };
     let sent = send().await.expect("a payload at the limit, with the key");
     assert_eq!(sent.deliveries, 1, "deliveries of a payload at the limit");
     let retry = send().await.expect("a retry");
     assert_eq!(retry, sent, "the key after the refusals");
+}
+
+/// `prepare_send` checks the key in its `SendOptions` as `send_with` does,
+/// before it reads the catalog or builds anything.
+#[tokio::test]
+async fn prepare_send_refuses_a_malformed_idempotency_key() {
+    let f = Facade::new().await;
+    f.create(endpoint_request(1)).await;
+    let keyed = SendOptions::new().idempotency_key("clé");
+    let result = f
+        .webhooks
+        .prepare_send(&f.tenant, "invoice.paid", "{}", keyed)
+        .await;
+    assert_invalid(
+        result,
+        "idempotency_key",
+        "prepare_send with a non-ASCII key",
+    );
+    let fine = SendOptions::new().idempotency_key(SEND_KEY);
+    let prepared = f
+        .webhooks
+        .prepare_send(&f.tenant, "invoice.paid", "{}", fine)
+        .await;
+    assert!(prepared.is_ok(), "a well-formed key: {prepared:?}");
 }
 
 /// A page limit outside 1 to 250 is refused, for endpoints and deliveries.

@@ -31,7 +31,7 @@ async fn created_endpoint_shows_the_secret_and_reads_never_do() {
         .name("Billing")
         .event_types(["invoice.paid"])
         .header("X-Team", "billing");
-    let created = webhooks.create_endpoint(&tenant, new, None).await.unwrap();
+    let created = webhooks.create_endpoint(&tenant, new).await.unwrap();
     let json = serde_json::to_value(&created).unwrap();
     assert_eq!(
         json["signing_secret"],
@@ -63,7 +63,7 @@ async fn disabled_status_carries_reason_and_time() {
     let webhooks = webhooks(clock.clone()).await;
     let tenant = TenantId::default();
     let created = webhooks
-        .create_endpoint(&tenant, NewEndpoint::new("https://a.example/"), None)
+        .create_endpoint(&tenant, NewEndpoint::new("https://a.example/"))
         .await
         .unwrap();
     clock.advance(Duration::from_secs(60));

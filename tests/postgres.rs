@@ -36,11 +36,11 @@ mod backend {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use hookshot::Webhooks;
     use hookshot::clock::{Clock, ManualClock, Timestamp};
     use hookshot::model::{DeliveryFilter, EventType, NewEndpoint, PageRequest, TenantId};
     use hookshot::store::postgres::PostgresStore;
     use hookshot::store::{DeliveryStore, Store};
+    use hookshot::{SendOptions, Webhooks};
 
     use super::{database_url, fresh};
 
@@ -103,7 +103,7 @@ mod backend {
         let webhooks = webhooks_over(&store, clock).await;
         let tenant = TenantId::new("shop").unwrap();
         webhooks
-            .create_endpoint(&tenant, NewEndpoint::new("http://127.0.0.1:9/hooks"), None)
+            .create_endpoint(&tenant, NewEndpoint::new("http://127.0.0.1:9/hooks"))
             .await
             .unwrap();
         let orders = format!("{}.orders", store.schema());
@@ -113,7 +113,12 @@ mod backend {
             .unwrap();
 
         let prepared = webhooks
-            .prepare_send(&tenant, "order.placed", r#"{"id":1,"card":"4242"}"#, None)
+            .prepare_send(
+                &tenant,
+                "order.placed",
+                r#"{"id":1,"card":"4242"}"#,
+                SendOptions::new(),
+            )
             .await
             .unwrap();
         let shown = format!("{prepared:?}");
@@ -129,8 +134,10 @@ mod backend {
         tx.rollback().await.unwrap();
         assert!(webhooks.event(&tenant, &abandoned.event_id).await.is_err());
 
+        // The same key each time: the retry and the conflict below reuse it.
+        let order_2 = || SendOptions::new().idempotency_key("order-2");
         let prepared = webhooks
-            .prepare_send(&tenant, "order.placed", r#"{"id":2}"#, Some("order-2"))
+            .prepare_send(&tenant, "order.placed", r#"{"id":2}"#, order_2())
             .await
             .unwrap();
         let mut tx = store.pool().begin().await.unwrap();
@@ -152,7 +159,7 @@ mod backend {
         // The key is honoured inside the outbox too: the retry answers as
         // the first send did and queues nothing.
         let retry = webhooks
-            .prepare_send(&tenant, "order.placed", r#"{"id":2}"#, Some("order-2"))
+            .prepare_send(&tenant, "order.placed", r#"{"id":2}"#, order_2())
             .await
             .unwrap();
         let mut tx = store.pool().begin().await.unwrap();
@@ -160,7 +167,7 @@ mod backend {
         tx.commit().await.unwrap();
         assert_eq!(again, sent);
         let different = webhooks
-            .prepare_send(&tenant, "order.placed", r#"{"id":3}"#, Some("order-2"))
+            .prepare_send(&tenant, "order.placed", r#"{"id":3}"#, order_2())
             .await
             .unwrap();
         let mut tx = store.pool().begin().await.unwrap();
@@ -189,12 +196,12 @@ mod backend {
         let webhooks = webhooks_over(&store, Arc::new(ManualClock::new(START))).await;
         let tenant = TenantId::new("shop").unwrap();
         let unknown = webhooks
-            .prepare_send(&tenant, "order.lost", "{}", None)
+            .prepare_send(&tenant, "order.lost", "{}", SendOptions::new())
             .await
             .unwrap_err();
         assert!(unknown.to_string().contains("order.lost"), "{unknown}");
         let not_json = webhooks
-            .prepare_send(&tenant, "order.placed", "{nope", None)
+            .prepare_send(&tenant, "order.placed", "{nope", SendOptions::new())
             .await
             .unwrap_err();
         assert!(matches!(not_json, hookshot::Error::InvalidInput { .. }));
@@ -208,7 +215,7 @@ mod backend {
         let store = fresh().await;
         let here = webhooks_over(&store, Arc::new(ManualClock::new(START))).await;
         let tenant = TenantId::new("shop").unwrap();
-        here.create_endpoint(&tenant, NewEndpoint::new("http://127.0.0.1:9/a"), None)
+        here.create_endpoint(&tenant, NewEndpoint::new("http://127.0.0.1:9/a"))
             .await
             .unwrap();
         let elsewhere = Webhooks::in_memory()
@@ -219,13 +226,13 @@ mod backend {
             .await
             .unwrap();
         let stranger = elsewhere
-            .create_endpoint(&tenant, NewEndpoint::new("http://127.0.0.1:9/b"), None)
+            .create_endpoint(&tenant, NewEndpoint::new("http://127.0.0.1:9/b"))
             .await
             .unwrap();
 
         let mut tx = store.pool().begin().await.unwrap();
         let foreign_endpoint = elsewhere
-            .prepare_send(&tenant, "order.placed", "{}", None)
+            .prepare_send(&tenant, "order.placed", "{}", SendOptions::new())
             .await
             .unwrap();
         let refused = store
@@ -241,7 +248,7 @@ mod backend {
         assert!(text.contains(stranger.endpoint.id.as_str()), "{text}");
 
         let foreign_type = elsewhere
-            .prepare_send(&tenant, "order.shipped", "{}", None)
+            .prepare_send(&tenant, "order.shipped", "{}", SendOptions::new())
             .await
             .unwrap();
         let refused = store.enqueue_in(&mut tx, foreign_type).await.unwrap_err();
@@ -259,7 +266,7 @@ mod backend {
             .await
             .unwrap();
         let prepared = here
-            .prepare_send(&tenant, "order.placed", "{}", None)
+            .prepare_send(&tenant, "order.placed", "{}", SendOptions::new())
             .await
             .unwrap();
         let mut tx = twin.pool().begin().await.unwrap();
@@ -275,19 +282,14 @@ mod backend {
         let webhooks = webhooks_over(&store, clock.clone()).await;
         let tenant = TenantId::new("shop").unwrap();
         webhooks
-            .create_endpoint(&tenant, NewEndpoint::new("http://127.0.0.1:9/a"), None)
+            .create_endpoint(&tenant, NewEndpoint::new("http://127.0.0.1:9/a"))
             .await
             .unwrap();
         let mut sent = Vec::new();
         for i in 0..40 {
             clock.advance(Duration::from_millis(1));
             let body = format!(r#"{{"id":{i}}}"#);
-            sent.push(
-                webhooks
-                    .send(&tenant, "order.placed", body, None)
-                    .await
-                    .unwrap(),
-            );
+            sent.push(webhooks.send(&tenant, "order.placed", body).await.unwrap());
         }
         let now = clock.now();
         let until = now.saturating_add(Duration::from_secs(60));
@@ -847,7 +849,7 @@ mod wake_ups {
         let sending_side = webhooks(sending_store).await;
         let tenant = TenantId::new("shop").unwrap();
         sending_side
-            .create_endpoint(&tenant, NewEndpoint::new(url), None)
+            .create_endpoint(&tenant, NewEndpoint::new(url))
             .await
             .unwrap();
 
@@ -867,7 +869,7 @@ mod wake_ups {
 
         let started = Instant::now();
         sending_side
-            .send(&tenant, "order.placed", r#"{"id":1}"#, None)
+            .send(&tenant, "order.placed", r#"{"id":1}"#)
             .await
             .unwrap();
         while seen.load(Ordering::SeqCst) == 0 {
@@ -999,7 +1001,7 @@ mod processes {
         for t in 0..TENANTS {
             let tenant = TenantId::new(format!("t{t}")).unwrap();
             let created = webhooks
-                .create_endpoint(&tenant, NewEndpoint::new(format!("{base}/t{t}")), None)
+                .create_endpoint(&tenant, NewEndpoint::new(format!("{base}/t{t}")))
                 .await
                 .unwrap();
             verifiers.insert(format!("t{t}"), Verifier::new(created.signing_secret));
@@ -1021,10 +1023,7 @@ mod processes {
                 let mut ids = Vec::new();
                 for i in 0..EVENTS_PER_TENANT {
                     let body = format!(r#"{{"order":{i}}}"#);
-                    let sent = webhooks
-                        .send(&tenant, "order.placed", body, None)
-                        .await
-                        .unwrap();
+                    let sent = webhooks.send(&tenant, "order.placed", body).await.unwrap();
                     assert_eq!(sent.deliveries, 1);
                     ids.push(sent.event_id.to_string());
                 }

@@ -13,7 +13,7 @@ use crate::model::{
 };
 use crate::signing::SigningSecret;
 use crate::store::{Claim, Store};
-use crate::webhooks::{Webhooks, WebhooksBuilder};
+use crate::webhooks::{CreateOptions, SendOptions, Webhooks, WebhooksBuilder};
 
 use super::fixtures::{
     MS, PAYLOAD, SEND_KEY, START, any_delivery, catalog, endpoint_request, ids_of, tenant,
@@ -74,14 +74,14 @@ impl Harness {
 
     pub(super) async fn create_in(&self, tenant: &TenantId, new: NewEndpoint) -> CreatedEndpoint {
         self.webhooks
-            .create_endpoint(tenant, new, None)
+            .create_endpoint(tenant, new)
             .await
             .unwrap_or_else(|e| panic!("creating an endpoint for {tenant} failed: {e}"))
     }
 
     pub(super) async fn create_keyed(&self, new: NewEndpoint, key: &str) -> CreatedEndpoint {
         self.webhooks
-            .create_endpoint(&self.tenant, new, Some(key))
+            .create_endpoint_with(&self.tenant, new, CreateOptions::new().idempotency_key(key))
             .await
             .unwrap_or_else(|e| panic!("creating an endpoint with key {key:?} failed: {e}"))
     }
@@ -227,7 +227,8 @@ impl Harness {
 // Events and deliveries, through the facade.
 impl Harness {
     pub(super) async fn send(&self, event_type: &str, payload: impl Into<Payload>) -> Sent {
-        self.send_as(&self.tenant, event_type, payload, None).await
+        self.send_as(&self.tenant, event_type, payload, SendOptions::new())
+            .await
     }
 
     pub(super) async fn send_keyed(
@@ -236,8 +237,8 @@ impl Harness {
         payload: impl Into<Payload>,
         key: &str,
     ) -> Sent {
-        self.send_as(&self.tenant, event_type, payload, Some(key))
-            .await
+        let keyed = SendOptions::new().idempotency_key(key);
+        self.send_as(&self.tenant, event_type, payload, keyed).await
     }
 
     pub(super) async fn send_as(
@@ -245,10 +246,10 @@ impl Harness {
         tenant: &TenantId,
         event_type: &str,
         payload: impl Into<Payload>,
-        key: Option<&str>,
+        options: SendOptions,
     ) -> Sent {
         self.webhooks
-            .send(tenant, event_type, payload, key)
+            .send_with(tenant, event_type, payload, options)
             .await
             .unwrap_or_else(|e| panic!("sending {event_type} for {tenant} failed: {e}"))
     }

@@ -10,6 +10,7 @@ use crate::clock::Timestamp;
 use crate::id::{DeliveryId, EndpointId};
 use crate::model::{Delivery, TenantId};
 use crate::store::{Lease, Store};
+use crate::webhooks::SendOptions;
 
 use super::fixtures::{SECOND, any_delivery, endpoint_request, sorted, tenant};
 use super::harness::Harness;
@@ -91,7 +92,7 @@ impl HistoryFixture {
         if n == 0 {
             let other = self.other.clone();
             self.h
-                .send_as(&other, HISTORY[n], json!({ "n": n }), None)
+                .send_as(&other, HISTORY[n], json!({ "n": n }), SendOptions::new())
                 .await;
         }
         if n == 3 {

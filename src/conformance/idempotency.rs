@@ -14,7 +14,7 @@ use crate::id::EventId;
 use crate::model::{CreatedEndpoint, EndpointFilter, TenantId};
 use crate::signing::SigningSecret;
 use crate::store::{Inserted, Store};
-use crate::webhooks::DEFAULT_IDEMPOTENCY_WINDOW;
+use crate::webhooks::{CreateOptions, DEFAULT_IDEMPOTENCY_WINDOW, SendOptions};
 
 use super::fixtures::{
     CREATE_SCOPE, HOUR, MS, PAYLOAD, SECOND, SEND_KEY, START, any_delivery, assert_conflict,
@@ -26,6 +26,16 @@ use super::raw_records::{
 };
 
 const CREATE_KEY: &str = "create-billing-endpoint";
+
+/// A create with `CREATE_KEY`.
+fn create_key() -> CreateOptions {
+    CreateOptions::new().idempotency_key(CREATE_KEY)
+}
+
+/// A send with `SEND_KEY`.
+fn send_key() -> SendOptions {
+    SendOptions::new().idempotency_key(SEND_KEY)
+}
 
 // Creating endpoints with a key.
 
@@ -65,7 +75,7 @@ pub async fn idempotency_key_reuse_with_other_request_conflicts(store: Arc<dyn S
     for other in others {
         let result = h
             .webhooks
-            .create_endpoint(&h.tenant, other, Some(CREATE_KEY))
+            .create_endpoint_with(&h.tenant, other, create_key())
             .await;
         assert_conflict(result, "a key reused for another request");
     }
@@ -108,7 +118,7 @@ pub async fn idempotency_key_expires_after_window(store: Arc<dyn Store>) {
     );
     let result = h
         .webhooks
-        .create_endpoint(&h.tenant, full_endpoint_request(), Some(CREATE_KEY))
+        .create_endpoint_with(&h.tenant, full_endpoint_request(), create_key())
         .await;
     assert_conflict(result, "the old request against the renewed key");
 }
@@ -120,7 +130,7 @@ pub async fn idempotency_keys_are_per_tenant(store: Arc<dyn Store>) {
     let mine = h.create_keyed(full_endpoint_request(), CREATE_KEY).await;
     let theirs = h
         .webhooks
-        .create_endpoint(&other, endpoint_request(1), Some(CREATE_KEY))
+        .create_endpoint_with(&other, endpoint_request(1), create_key())
         .await
         .unwrap_or_else(|e| panic!("the same key in another tenant: {e}"));
     assert_ne!(
@@ -153,7 +163,7 @@ pub async fn concurrent_idempotent_creates_make_one_endpoint(store: Arc<dyn Stor
             tokio::spawn(async move {
                 barrier.wait().await;
                 webhooks
-                    .create_endpoint(&tenant, full_endpoint_request(), Some(CREATE_KEY))
+                    .create_endpoint_with(&tenant, full_endpoint_request(), create_key())
                     .await
             })
         })
@@ -225,7 +235,7 @@ pub async fn send_key_reuse_with_other_event_conflicts(store: Arc<dyn Store>) {
     for (what, event_type, payload) in others {
         let result = h
             .webhooks
-            .send(&h.tenant, event_type, payload, Some(SEND_KEY))
+            .send_with(&h.tenant, event_type, payload, send_key())
             .await;
         assert_conflict(result, what);
     }
@@ -257,9 +267,7 @@ pub async fn send_keys_are_per_tenant_and_operation(store: Arc<dyn Store>) {
     let created = h.create_keyed(endpoint_request(1), SEND_KEY).await;
     h.create_in(&other, endpoint_request(2)).await;
     let mine = h.send_paid_with_key(None).await;
-    let theirs = h
-        .send_as(&other, "invoice.paid", PAYLOAD, Some(SEND_KEY))
-        .await;
+    let theirs = h.send_as(&other, "invoice.paid", PAYLOAD, send_key()).await;
     assert_ne!(theirs.event_id, mine.event_id, "tenants shared an answer");
     assert_eq!((mine.deliveries, theirs.deliveries), (1, 1), "deliveries");
     check_events_queued(&h, &[&mine], 1).await;
@@ -285,8 +293,10 @@ pub async fn concurrent_idempotent_sends_queue_one_event(store: Arc<dyn Store>) 
             let barrier = Arc::clone(&barrier);
             tokio::spawn(async move {
                 barrier.wait().await;
-                let key = Some(SEND_KEY);
-                webhooks.send(&tenant, "invoice.paid", PAYLOAD, key).await
+                let keyed = send_key();
+                webhooks
+                    .send_with(&tenant, "invoice.paid", PAYLOAD, keyed)
+                    .await
             })
         })
         .collect();

@@ -220,9 +220,7 @@ fn spawn_inserter(h: &Harness, urls: std::ops::Range<usize>) -> JoinHandle<Vec<E
     tokio::spawn(async move {
         let mut made = Vec::new();
         for n in urls {
-            let created = webhooks
-                .create_endpoint(&tenant, endpoint_request(n), None)
-                .await;
+            let created = webhooks.create_endpoint(&tenant, endpoint_request(n)).await;
             made.push(created.expect("a concurrent insert").endpoint.id);
             tokio::task::yield_now().await;
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::store::{Purged, Store};
+use crate::webhooks::SendOptions;
 
 use super::fixtures::{HOUR, PAYLOAD, START, endpoint_request, start_plus, tenant};
 use super::harness::Harness;
@@ -21,7 +22,9 @@ pub async fn purge_finished_removes_only_old_finished_history(store: Arc<dyn Sto
     }
     let sent = h.send_keyed("invoice.paid", PAYLOAD, "k1").await;
     let unheard = tenant("nobody-listens");
-    let alone = h.send_as(&unheard, "invoice.paid", PAYLOAD, None).await;
+    let alone = h
+        .send_as(&unheard, "invoice.paid", PAYLOAD, SendOptions::new())
+        .await;
     let claims = claim_at(s, "w", START, 10).await;
     let [done, queued, leased] = claims.as_slice() else {
         panic!("expected three claims, got {claims:?}");

@@ -1,6 +1,6 @@
 //! Sending events and reading their delivery history.
 
-use super::{Idempotency, Webhooks, digest};
+use super::{Idempotency, SendOptions, Webhooks, digest};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::id::{DeliveryId, EndpointId, EventId};
@@ -18,23 +18,42 @@ impl Webhooks {
     /// Sends an event: stores it once and queues a delivery to every active
     /// endpoint of `tenant` subscribed to `event_type`, atomically.
     ///
-    /// With an `idempotency_key`, a retry within the idempotency window
-    /// returns the first answer and queues nothing more.
+    /// [`Webhooks::send_with`] takes [`SendOptions`], such as an idempotency
+    /// key.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for an event type not in the catalog, a payload
-    /// that is not JSON or is over the size limit, or a malformed key;
-    /// [`Error::Conflict`] for a key used with a different event. Nothing is
-    /// stored in either case.
+    /// [`Error::InvalidInput`] for an event type not in the catalog, or a
+    /// payload that is not JSON or is over the size limit, with nothing
+    /// stored.
     pub async fn send(
         &self,
         tenant: &TenantId,
         event_type: &str,
         payload: impl Into<Payload>,
-        idempotency_key: Option<&str>,
+    ) -> Result<Sent, Error> {
+        self.send_with(tenant, event_type, payload, SendOptions::default())
+            .await
+    }
+
+    /// [`Webhooks::send`] with `options`.
+    ///
+    /// With an [`idempotency_key`](SendOptions::idempotency_key), a retry
+    /// within the idempotency window returns the first answer and queues
+    /// nothing more.
+    ///
+    /// # Errors
+    /// As [`Webhooks::send`], and [`Error::InvalidInput`] for a malformed key
+    /// (field `idempotency_key`); [`Error::Conflict`] for a key used with a
+    /// different event. Nothing is stored in either case.
+    pub async fn send_with(
+        &self,
+        tenant: &TenantId,
+        event_type: &str,
+        payload: impl Into<Payload>,
+        options: SendOptions,
     ) -> Result<Sent, Error> {
         let prepared = self
-            .prepare_send(tenant, event_type, payload, idempotency_key)
+            .prepare_send(tenant, event_type, payload, options)
             .await?;
         let (write, answer) = prepared.into_write();
         let inserted = self
@@ -59,19 +78,22 @@ impl Webhooks {
     /// would queue deliveries to endpoints that store does not have.
     /// `enqueue_in` refuses such a send when it can tell (see there).
     ///
-    /// With an `idempotency_key`, the key is claimed by the write, not
-    /// here: the write of a retry within the idempotency window answers as
-    /// the first did and stores nothing more.
+    /// `options` are those of [`Webhooks::send_with`]; pass
+    /// `SendOptions::new()` for none. With an
+    /// [`idempotency_key`](SendOptions::idempotency_key), the key is claimed
+    /// by the write, not here: the write of a retry within the idempotency
+    /// window answers as the first did and stores nothing more.
     ///
     /// # Errors
-    /// As [`Webhooks::send`], before anything is stored.
+    /// As [`Webhooks::send_with`], before anything is stored.
     pub async fn prepare_send(
         &self,
         tenant: &TenantId,
         event_type: &str,
         payload: impl Into<Payload>,
-        idempotency_key: Option<&str>,
+        options: SendOptions,
     ) -> Result<PreparedSend, Error> {
+        let idempotency_key = options.idempotency_key.as_deref();
         if let Some(key) = idempotency_key {
             validate::idempotency_key(key)?;
         }

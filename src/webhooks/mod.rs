@@ -2,8 +2,11 @@
 //! over any [`Store`].
 
 mod events;
+mod options;
 #[cfg(test)]
 mod tests;
+
+pub use options::{CreateOptions, SendOptions};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -198,7 +201,7 @@ fn check_grace(grace: Duration) -> Result<(), Error> {
 ///     .await?;
 /// let tenant = TenantId::new("acme")?;
 /// let created = webhooks
-///     .create_endpoint(&tenant, NewEndpoint::new("https://acme.example/hooks").event_types(["invoice.paid"]), None)
+///     .create_endpoint(&tenant, NewEndpoint::new("https://acme.example/hooks").event_types(["invoice.paid"]))
 ///     .await?;
 /// // Show created.signing_secret.expose() to the customer once.
 /// let endpoint = webhooks.endpoint(&tenant, &created.endpoint.id).await?;
@@ -283,20 +286,39 @@ impl Webhooks {
     /// Creates an endpoint and returns it with its signing secret, the only
     /// time the secret is shown apart from rotation.
     ///
-    /// With an `idempotency_key`, a retry of the same request within the
-    /// idempotency window returns the first answer unchanged (same id, same
-    /// secret) and creates nothing.
+    /// [`Webhooks::create_endpoint_with`] takes [`CreateOptions`], such as an
+    /// idempotency key.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] naming the field at fault (URL, lengths, event
-    /// types not in the catalog, timeout, headers, metadata, key);
-    /// [`Error::Conflict`] if the key was used for a different request.
+    /// types not in the catalog, timeout, headers, metadata).
     pub async fn create_endpoint(
         &self,
         tenant: &TenantId,
         new: NewEndpoint,
-        idempotency_key: Option<&str>,
     ) -> Result<CreatedEndpoint, Error> {
+        self.create_endpoint_with(tenant, new, CreateOptions::default())
+            .await
+    }
+
+    /// [`Webhooks::create_endpoint`] with `options`.
+    ///
+    /// With an [`idempotency_key`](CreateOptions::idempotency_key), a retry
+    /// of the same request within the idempotency window returns the first
+    /// answer unchanged (same id, same secret) and creates nothing.
+    ///
+    /// # Errors
+    /// As [`Webhooks::create_endpoint`], and [`Error::InvalidInput`] for a
+    /// malformed key (field `idempotency_key`); [`Error::Conflict`] if the
+    /// key was used for a different request. Nothing is created in either
+    /// case.
+    pub async fn create_endpoint_with(
+        &self,
+        tenant: &TenantId,
+        new: NewEndpoint,
+        options: CreateOptions,
+    ) -> Result<CreatedEndpoint, Error> {
+        let idempotency_key = options.idempotency_key.as_deref();
         if let Some(key) = idempotency_key {
             validate::idempotency_key(key)?;
         }

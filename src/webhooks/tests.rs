@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Webhooks;
+use super::{CreateOptions, Webhooks};
 use crate::clock::{Clock, ManualClock, Timestamp};
 use crate::model::{Endpoint, EventType, NewEndpoint, TenantId, UpdateEndpoint};
 
@@ -34,7 +34,7 @@ impl Fixture {
     }
 
     async fn create(&self, new: NewEndpoint) -> Endpoint {
-        let created = self.webhooks.create_endpoint(&self.tenant, new, None);
+        let created = self.webhooks.create_endpoint(&self.tenant, new);
         created.await.unwrap().endpoint
     }
 
@@ -132,7 +132,8 @@ async fn a_real_change_still_advances_updated_at() {
 #[tokio::test]
 async fn enabled_is_part_of_the_idempotency_fingerprint() {
     let f = Fixture::new().await;
-    let create = |new| f.webhooks.create_endpoint(&f.tenant, new, Some("key"));
+    let keyed = || CreateOptions::new().idempotency_key("key");
+    let create = |new| f.webhooks.create_endpoint_with(&f.tenant, new, keyed());
     let first = create(full()).await.unwrap();
     assert_eq!(
         create(full().enabled(true)).await.unwrap(),

@@ -34,7 +34,7 @@ impl PostgresStore {
     /// let tenant = hookshot::model::TenantId::new("acme")?;
     /// // `webhooks` is built over `store`, or a clone of it.
     /// let prepared = webhooks
-    ///     .prepare_send(&tenant, "invoice.paid", r#"{"id":1}"#, None)
+    ///     .prepare_send(&tenant, "invoice.paid", r#"{"id":1}"#, hookshot::SendOptions::new())
     ///     .await?;
     /// let mut tx = store.pool().begin().await?;
     /// sqlx::query("UPDATE invoices SET paid = true WHERE id = 1")
