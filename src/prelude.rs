@@ -18,5 +18,5 @@ pub use crate::model::{
     StatusFilter, TenantId, UpdateEndpoint,
 };
 pub use crate::signing::{SigningSecret, Verifier};
-pub use crate::webhooks::{Webhooks, WebhooksBuilder, WebhooksConfig};
+pub use crate::webhooks::{CreateOptions, SendOptions, Webhooks, WebhooksBuilder, WebhooksConfig};
 pub use crate::{PreparedSend, Sent};

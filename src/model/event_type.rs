@@ -46,7 +46,9 @@ impl EventType {
         let name = name.into();
         validate_event_type_name(&name, "event_type")?;
         // The group defaults to the name's first dotted part.
-        let group = name.split_once('.').map_or(name.as_str(), |(first, _)| first);
+        let group = name
+            .split_once('.')
+            .map_or(name.as_str(), |(first, _)| first);
         let group = group.to_owned();
         Ok(Self {
             title: name.clone(),

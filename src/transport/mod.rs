@@ -84,7 +84,10 @@ impl WebhookRequest {
 
 impl std::fmt::Debug for WebhookRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = self.url.split_once(['?', '#']).map_or(self.url.as_str(), |(url, _)| url);
+        let url = self
+            .url
+            .split_once(['?', '#'])
+            .map_or(self.url.as_str(), |(url, _)| url);
         let names: Vec<&str> = self.headers.keys().map(|name| name.as_str()).collect();
         f.debug_struct("WebhookRequest")
             .field("url", &url)
