@@ -12,7 +12,7 @@ use crate::id::{DeliveryId, EndpointId, EventId};
 ///
 /// Its id is the `webhook-id` every delivery of it carries, so receivers
 /// de-duplicate on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Event {
     /// The event's id.

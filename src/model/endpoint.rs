@@ -11,7 +11,7 @@ use crate::signing::SigningSecret;
 
 /// A customer's URL that receives webhooks, as every read returns it: never
 /// with its signing secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Endpoint {
     /// The endpoint's id.
@@ -326,7 +326,7 @@ impl StoredEndpoint {
 ///     .name("Billing")
 ///     .event_types(["invoice.paid", "customer.*"]);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct NewEndpoint {
@@ -473,7 +473,7 @@ mod opt_secs {
 }
 
 /// A partial update: only the fields that are `Some` change.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct UpdateEndpoint {

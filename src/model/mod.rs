@@ -6,6 +6,7 @@ mod endpoint;
 mod event_type;
 mod page;
 mod payload;
+mod redact;
 pub(crate) mod sent;
 mod tenant;
 pub(crate) mod validate;

@@ -14,10 +14,10 @@ use crate::error::Error;
 /// let from_text = Payload::from(r#"{"invoice": "in_1"}"#);
 /// # let _ = (from_value, from_text);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Payload(Repr);
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 enum Repr {
     Value(serde_json::Value),
     Text(String),
@@ -90,6 +90,19 @@ pub(crate) fn render_body(
     body.push_str(&data);
     body.push('}');
     body
+}
+
+impl std::fmt::Debug for Payload {
+    /// The kind only: a payload is the endpoint owner's data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Repr::Value(_) => f.write_str("Payload(<JSON value redacted>)"),
+            Repr::Text(text) => f
+                .debug_tuple("Payload")
+                .field(&super::redact::BodyLen(text.len()))
+                .finish(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ pub type Wake = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 pub type EndpointChange<'a> = &'a (dyn Fn(&mut StoredEndpoint) -> Result<(), Error> + Send + Sync);
 
 /// The remembered answer to a request made with an idempotency key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IdempotencyRecord {
     /// The tenant that made the request; keys of different tenants never
@@ -69,6 +69,33 @@ pub struct IdempotencyRecord {
     pub created_at: Timestamp,
     /// From this time on the key is free again.
     pub expires_at: Timestamp,
+}
+
+impl fmt::Debug for IdempotencyRecord {
+    /// Without the remembered response, which may hold a signing secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            tenant,
+            scope,
+            key,
+            fingerprint,
+            response,
+            created_at,
+            expires_at,
+        } = self;
+        f.debug_struct("IdempotencyRecord")
+            .field("tenant", tenant)
+            .field("scope", scope)
+            .field("key", key)
+            .field("fingerprint", fingerprint)
+            .field(
+                "response",
+                &format_args!("<{} bytes redacted>", response.len()),
+            )
+            .field("created_at", created_at)
+            .field("expires_at", expires_at)
+            .finish()
+    }
 }
 
 impl IdempotencyRecord {

@@ -18,7 +18,10 @@ use crate::model::EventType;
 /// Subscriber lookups use an index per tenant from event-type name and
 /// `group.*` prefix to the active endpoints that subscribe, so their cost
 /// follows the number of subscribers rather than the number of endpoints.
-#[derive(Debug, Default)]
+///
+/// Its `Debug` is a summary: the records hold secrets and payloads, and may
+/// be millions.
+#[derive(Default)]
 pub struct MemoryStore {
     endpoints: RwLock<endpoints::Endpoints>,
     deliveries: RwLock<deliveries::Deliveries>,
@@ -29,6 +32,14 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("event_types", &read(&self.catalog).len())
+            .finish_non_exhaustive()
     }
 }
 
