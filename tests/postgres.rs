@@ -1159,3 +1159,48 @@ mod processes {
         );
     }
 }
+
+mod retention {
+    use hookshot::clock::Timestamp;
+    use hookshot::model::{Event, TenantId};
+    use hookshot::store::DeliveryStore;
+
+    use super::fresh;
+
+    /// While another process purges (it holds the schema's purge lock), a
+    /// purge does nothing and says so, rather than deleting the same rows
+    /// at the same time; once the lock is free, it purges.
+    #[tokio::test]
+    async fn one_process_purges_at_a_time() {
+        let store = fresh().await;
+        let sent = Timestamp::from_unix_millis(1_000);
+        let event = Event::new(
+            "msg_0000000000000000000000001z".parse().unwrap(),
+            TenantId::new("shop").unwrap(),
+            "order.placed",
+            "{}",
+            sent,
+        );
+        store.enqueue(event, Vec::new(), None).await.unwrap();
+        let later = Timestamp::from_unix_millis(1_000_000);
+
+        let mut other = store.pool().acquire().await.unwrap();
+        sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+            .bind(format!("hookshot.purge.{}", store.schema()))
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        let skipped = store.purge_finished(later).await.unwrap();
+        assert_eq!(
+            skipped.events, 0,
+            "purged while another process held the lock"
+        );
+
+        sqlx::query("SELECT pg_advisory_unlock_all()")
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        let purged = store.purge_finished(later).await.unwrap();
+        assert_eq!(purged.events, 1);
+    }
+}

@@ -43,6 +43,7 @@ pub async fn purge_finished_removes_only_old_finished_history(store: Arc<dyn Sto
         deliveries: 1,
         events: 1,
         idempotency_records: 1,
+        left_to_another_process: false,
     };
     assert_eq!(
         first, expected,

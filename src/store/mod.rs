@@ -407,6 +407,9 @@ pub struct Purged {
     pub events: u64,
     /// Expired idempotency records.
     pub idempotency_records: u64,
+    /// Whether the purge was left to another process that was purging the
+    /// same shared store at the time; nothing was removed then.
+    pub left_to_another_process: bool,
 }
 
 /// Everything hookshot stores; implemented for every type that implements

@@ -369,6 +369,7 @@ impl DeliveryStore for MemoryStore {
             deliveries,
             events,
             idempotency_records: send_keys + endpoint_keys,
+            left_to_another_process: false,
         })
     }
 
