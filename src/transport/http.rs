@@ -149,6 +149,11 @@ impl HttpTransportBuilder {
     /// header value; [`Error::Backend`] if the TLS configuration cannot be
     /// built, such as when the system has no CA certificates installed.
     pub fn build(self) -> Result<HttpTransport, Error> {
+        self.build_with(Lookup::System)
+    }
+
+    /// Builds the transport, looking names up with `lookup`.
+    fn build_with(self, lookup: Lookup) -> Result<HttpTransport, Error> {
         let user_agent = HeaderValue::from_str(&self.user_agent)
             .map_err(|_| Error::invalid("user_agent", "not a valid header value"))?;
         let guard = Arc::new(self.guard);
@@ -156,6 +161,7 @@ impl HttpTransportBuilder {
             .tls_backend_preconfigured(tls_config()?)
             .dns_resolver(GuardedResolver {
                 guard: Arc::clone(&guard),
+                lookup,
             })
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -315,22 +321,49 @@ async fn read_capped(
 #[derive(Debug)]
 struct GuardedResolver {
     guard: Arc<SsrfGuard>,
+    lookup: Lookup,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let guard = Arc::clone(&self.guard);
+        let lookup = self.lookup.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|source| DnsFailure {
-                    host: host.clone(),
-                    source,
-                })?;
-            let allowed = filter_addrs(&guard, &host, found)?;
+            let found = lookup.addresses(&host).await.map_err(|source| DnsFailure {
+                host: host.clone(),
+                source,
+            })?;
+            let allowed = filter_addrs(&guard, &host, found.into_iter())?;
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
+    }
+}
+
+/// Where [`GuardedResolver`] looks names up.
+#[derive(Debug, Clone)]
+enum Lookup {
+    /// The system resolver, which is what production uses.
+    System,
+    /// Names and their addresses: lets tests make a name resolve to any
+    /// address without a DNS server, to see what the guard does with it.
+    #[cfg(test)]
+    Table(Arc<HashMap<String, Vec<IpAddr>>>),
+}
+
+impl Lookup {
+    /// The addresses of `host`, with port 0: reqwest sets the URL's port.
+    async fn addresses(&self, host: &str) -> io::Result<Vec<SocketAddr>> {
+        match self {
+            Self::System => Ok(tokio::net::lookup_host((host, 0)).await?.collect()),
+            #[cfg(test)]
+            Self::Table(table) => {
+                let ips = table.get(host).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, "not in the test table")
+                })?;
+                Ok(ips.iter().map(|ip| SocketAddr::new(*ip, 0)).collect())
+            }
+        }
     }
 }
 
@@ -541,6 +574,19 @@ mod tests {
         ] {
             assert_eq!(check_url(&on, url).unwrap_err().kind(), "blocked", "{url}");
         }
+        for (ip, reason) in super::super::guard::REFUSED_EMBEDDINGS {
+            let url = format!("https://[{ip}]:8443/hook");
+            let err = check_url(&on, &url).unwrap_err();
+            let expected: IpAddr = ip.parse().unwrap();
+            assert_eq!(
+                err,
+                TransportError::Blocked {
+                    target: expected.to_string(),
+                    reason: reason.to_string(),
+                },
+                "{url}"
+            );
+        }
         for url in ["not a url", "ftp://example.com/", "file:///etc/passwd"] {
             assert_eq!(
                 check_url(&on, url).unwrap_err().kind(),
@@ -567,6 +613,127 @@ mod tests {
             assert!(checked.check(&guard, &url).is_ok());
         }
         assert!(checked.lock().len() <= CheckedUrls::CAPACITY);
+    }
+
+    /// A lookup that answers from `table`, a name once per address.
+    fn table_lookup(table: &[(&str, IpAddr)]) -> Lookup {
+        let mut names: HashMap<String, Vec<IpAddr>> = HashMap::new();
+        for (name, ip) in table {
+            names.entry((*name).to_owned()).or_default().push(*ip);
+        }
+        Lookup::Table(Arc::new(names))
+    }
+
+    /// A resolver whose lookups answer from `table`, guarded by `guard`.
+    fn table_resolver(guard: SsrfGuard, table: &[(&str, IpAddr)]) -> GuardedResolver {
+        GuardedResolver {
+            guard: Arc::new(guard),
+            lookup: table_lookup(table),
+        }
+    }
+
+    /// What `resolver` hands reqwest to connect to for `name`.
+    async fn resolve(
+        resolver: &GuardedResolver,
+        name: &str,
+    ) -> Result<Vec<SocketAddr>, Box<dyn StdError + Send + Sync>> {
+        let addrs = resolver.resolve(name.parse().unwrap()).await?;
+        Ok(addrs.collect())
+    }
+
+    /// A name that resolves to any IPv6 form of an internal IPv4 address is
+    /// refused by the transport's resolver, so nothing is connected to. The
+    /// resolver is called directly: a guard that let one through would
+    /// otherwise send a packet off this machine.
+    #[tokio::test]
+    async fn resolver_refuses_names_of_every_embedding() {
+        let names: Vec<(String, IpAddr)> = super::super::guard::REFUSED_EMBEDDINGS
+            .iter()
+            .enumerate()
+            .map(|(n, (ip, _))| (format!("form{n}.test"), ip.parse().unwrap()))
+            .collect();
+        let table: Vec<(&str, IpAddr)> = names.iter().map(|(n, ip)| (n.as_str(), *ip)).collect();
+        let resolver = table_resolver(SsrfGuard::default(), &table);
+        for ((name, ip), (_, reason)) in names.iter().zip(super::super::guard::REFUSED_EMBEDDINGS) {
+            let err = resolve(&resolver, name).await.unwrap_err();
+            let refusal = err
+                .downcast_ref::<GuardRefusal>()
+                .unwrap_or_else(|| panic!("{name} -> {ip}: {err}"));
+            assert_eq!(refusal.target, *name);
+            assert!(
+                refusal.reason.contains(&format!("{ip} ({reason})")),
+                "{name} -> {ip}: {}",
+                refusal.reason
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn table_resolver_keeps_allowed_addresses_and_fails_unknown_names() {
+        let resolver = table_resolver(
+            SsrfGuard::default(),
+            &[
+                ("mixed.test", "2002:7f00:1::".parse().unwrap()),
+                ("mixed.test", "2002:808:808::1".parse().unwrap()),
+            ],
+        );
+        let kept = resolve(&resolver, "mixed.test").await.unwrap();
+        assert_eq!(
+            kept,
+            [SocketAddr::new("2002:808:808::1".parse().unwrap(), 0)]
+        );
+        let err = resolve(&resolver, "unknown.test").await.unwrap_err();
+        assert!(err.downcast_ref::<DnsFailure>().is_some(), "{err}");
+    }
+
+    /// The transport resolves through the lookup it is built with: a name
+    /// the table points at loopback is refused by name, and reaches the
+    /// loopback listener once loopback is allow-listed. Only loopback is
+    /// ever connected to.
+    #[tokio::test]
+    async fn transport_resolves_through_its_lookup() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        // Were the table not used, `.test` would not resolve (RFC 6761)
+        // and the attempt would fail as DNS rather than be blocked.
+        let table = |guard| {
+            HttpTransport::builder()
+                .guard(guard)
+                .build_with(table_lookup(&[("hook.test", "127.0.0.1".parse().unwrap())]))
+                .unwrap()
+        };
+        let request = || {
+            WebhookRequest::new(
+                format!("https://hook.test:{port}/"),
+                "{}",
+                Duration::from_secs(10),
+            )
+        };
+
+        let refused = table(SsrfGuard::default()).send(request()).await;
+        match refused {
+            Err(TransportError::Blocked { target, reason }) => {
+                assert_eq!(target, "hook.test");
+                assert!(reason.contains("127.0.0.1 (loopback address)"), "{reason}");
+            }
+            other => panic!("expected Blocked, got {other:?}"),
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 0);
+
+        let allowed = SsrfGuard::default().allow_cidr("127.0.0.0/8").unwrap();
+        let outcome = table(allowed).send(request()).await;
+        assert!(outcome.is_err(), "the listener speaks no TLS: {outcome:?}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 
     #[test]
