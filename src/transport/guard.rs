@@ -46,7 +46,8 @@ pub enum BlockReason {
     /// `240.0.0.0/4`, `192.88.99.0/24` (the retired 6to4 relay anycast) or
     /// `64:ff9b:1::/48` (local-use NAT64).
     Reserved,
-    /// `192.0.0.0/24` or `2001::/23`, IETF protocol assignments.
+    /// `192.0.0.0/24` or `2001::/23`, IETF protocol assignments; the latter
+    /// holds Teredo, `2001::/32`.
     ProtocolAssignment,
     /// An IPv6 address outside global unicast `2000::/3`.
     NotGlobalUnicast,
@@ -85,7 +86,8 @@ impl fmt::Display for BlockReason {
 /// [`SsrfGuard::default`] is the guard to run in production: `https` only,
 /// and every destination address that is not globally routable is refused
 /// (private, loopback, link-local, carrier-grade NAT, multicast,
-/// documentation and reserved ranges, and IPv4 addresses embedded in IPv6).
+/// documentation and reserved ranges, and the same IPv4 ranges embedded in
+/// IPv6; see [`check_ip`](SsrfGuard::check_ip)).
 /// [`allow_cidr`](SsrfGuard::allow_cidr) opens ranges an operator wants to
 /// reach. [`SsrfGuard::disabled`] turns every check off, for local
 /// development only.
@@ -131,7 +133,11 @@ impl SsrfGuard {
     /// `fd00:1::/64`; a bare address allows that one address.
     ///
     /// Allowed addresses are reached even if they are private or loopback.
-    /// The scheme rule stays: URLs must still be `https`.
+    /// An IPv4 range also allows the IPv4-mapped, IPv4-compatible and NAT64
+    /// (`64:ff9b::/96`) forms of its addresses, which connect to that IPv4
+    /// address; not their 6to4 form, which a relay on someone else's
+    /// network would tunnel to. The scheme rule stays: URLs must still be
+    /// `https`.
     ///
     /// # Errors
     ///
@@ -151,8 +157,27 @@ impl SsrfGuard {
 
     /// Whether a connection to `ip` is allowed.
     ///
-    /// An IPv4 address inside IPv6 (`::ffff:a.b.c.d`, `::a.b.c.d`,
-    /// `64:ff9b::a.b.c.d`) is judged as that IPv4 address.
+    /// An IPv6 address that carries an IPv4 address is refused if that IPv4
+    /// address would be, or refused outright where the form has no use for
+    /// a webhook:
+    ///
+    /// | Form | Range | Judged |
+    /// |------|-------|--------|
+    /// | IPv4-mapped ([RFC 4291 §2.5.5.2]) | `::ffff:0:0/96` | as its IPv4 address |
+    /// | IPv4-compatible ([RFC 4291 §2.5.5.1], deprecated) | `::/96` | as its IPv4 address |
+    /// | NAT64 well-known prefix ([RFC 6052 §2.1]) | `64:ff9b::/96` | as its IPv4 address |
+    /// | 6to4 ([RFC 3056 §2]) | `2002::/16` | as its IPv4 address, bits 16 to 47 |
+    /// | NAT64 local-use prefix ([RFC 8215]) | `64:ff9b:1::/48` | refused |
+    /// | IPv4-translated, SIIT ([RFC 2765 §2.1], obsolete) | `::ffff:0:0:0/96` | refused |
+    /// | Teredo ([RFC 4380 §4]) | `2001::/32` | refused |
+    ///
+    /// [RFC 4291 §2.5.5.2]: https://www.rfc-editor.org/rfc/rfc4291#section-2.5.5.2
+    /// [RFC 4291 §2.5.5.1]: https://www.rfc-editor.org/rfc/rfc4291#section-2.5.5.1
+    /// [RFC 6052 §2.1]: https://www.rfc-editor.org/rfc/rfc6052#section-2.1
+    /// [RFC 3056 §2]: https://www.rfc-editor.org/rfc/rfc3056#section-2
+    /// [RFC 8215]: https://www.rfc-editor.org/rfc/rfc8215
+    /// [RFC 2765 §2.1]: https://www.rfc-editor.org/rfc/rfc2765#section-2.1
+    /// [RFC 4380 §4]: https://www.rfc-editor.org/rfc/rfc4380#section-4
     ///
     /// # Errors
     ///
@@ -174,10 +199,10 @@ impl SsrfGuard {
     }
 
     /// Whether an operator allow-listed `ip`, directly or through the IPv4
-    /// address it embeds.
+    /// address it connects to.
     fn is_allow_listed(&self, ip: IpAddr) -> bool {
         let embedded = match ip {
-            IpAddr::V6(v6) => embedded_ipv4(v6).map(IpAddr::V4),
+            IpAddr::V6(v6) => translated_ipv4(v6).map(IpAddr::V4),
             IpAddr::V4(_) => None,
         };
         self.allowed
@@ -305,9 +330,20 @@ const V4_RANGES: &[(u32, u8, BlockReason)] = &[
 /// IPv6 special-purpose ranges inside or beside global unicast, most
 /// specific first. Anything else outside `2000::/3` is refused as
 /// [`BlockReason::NotGlobalUnicast`]: only that block is routed publicly.
+///
+/// Three forms that carry an IPv4 address are refused whole rather than
+/// judged by it, as nothing a webhook is for lives there. Local-use NAT64
+/// (RFC 8215) puts the IPv4 address where the local operator's prefix
+/// length says, which cannot be known here. SIIT's IPv4-translated form
+/// (RFC 2765, obsoleted by RFC 6145) names IPv6 hosts behind a translator,
+/// not IPv4 ones. Teredo (RFC 4380) reaches a client behind NAT through
+/// whatever relay is nearest, which may sit on the platform's network and
+/// would send the packet to the IPv4 address and port hidden in the
+/// address, whatever they are. They come before the embedded-IPv4 check.
 const V6_RANGES: &[(u128, u8, BlockReason)] = &[
     (0, 128, BlockReason::Unspecified),                      // ::
     (1, 128, BlockReason::Loopback),                         // ::1
+    (0xffff << 48, 96, BlockReason::NotGlobalUnicast),       // ::ffff:0:0:0/96
     (0x0064_ff9b_0001 << 80, 48, BlockReason::Reserved),     // 64:ff9b:1::/48
     (0xfe80 << 112, 10, BlockReason::LinkLocal),             // fe80::/10
     (0xfec0 << 112, 10, BlockReason::Private),               // fec0::/10
@@ -316,7 +352,10 @@ const V6_RANGES: &[(u128, u8, BlockReason)] = &[
     (0x2001_0db8 << 96, 32, BlockReason::Documentation),     // 2001:db8::/32
     (0x3fff << 112, 20, BlockReason::Documentation),         // 3fff::/20
     (0x2001_0002_0000 << 80, 48, BlockReason::Benchmarking), // 2001:2::/48
-    (0x2001 << 112, 23, BlockReason::ProtocolAssignment),    // 2001::/23
+    // Teredo on its own, so that it stays refused should parts of 2001::/23
+    // ever be opened.
+    (0x2001_0000 << 96, 32, BlockReason::ProtocolAssignment), // 2001::/32
+    (0x2001 << 112, 23, BlockReason::ProtocolAssignment),     // 2001::/23
 ];
 
 /// Why the IPv4 address `ip` is not globally routable, if it is not.
@@ -346,16 +385,93 @@ fn classify_v6(ip: Ipv6Addr) -> Option<BlockReason> {
     (!global_unicast).then_some(BlockReason::NotGlobalUnicast)
 }
 
-/// The IPv4 address that `ip` carries and would reach: IPv4-mapped
-/// (`::ffff:0:0/96`), IPv4-compatible (`::/96`, deprecated but still
-/// routable on some stacks) and NAT64 (`64:ff9b::/96`).
+/// The IPv4 address that `ip` carries and that decides whether it may be
+/// reached: the forms of [`translated_ipv4`], and 6to4 (`2002::/16`, RFC
+/// 3056), whose relay tunnels the packet to the IPv4 address in bits 16
+/// to 47 and so into that address's network.
 fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    translated_ipv4(ip).or_else(|| {
+        let bits = u128::from(ip);
+        let is_6to4 = bits & mask_u128(16) == 0x2002 << 112;
+        // Shifted down and masked to 32 bits, which makes the cast exact.
+        is_6to4.then(|| Ipv4Addr::from(((bits >> 80) & 0xffff_ffff) as u32))
+    })
+}
+
+/// The IPv4 address a connection to `ip` is a connection to: IPv4-mapped
+/// (`::ffff:0:0/96`, which a dual-stack socket sends as IPv4),
+/// IPv4-compatible (`::/96`, deprecated but still tunnelled automatically
+/// by some stacks) and NAT64 (`64:ff9b::/96`, which a translator sends on
+/// as IPv4).
+fn translated_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let bits = u128::from(ip);
     let prefix = bits & mask_u128(96);
     let is_embedding = prefix == 0xffff << 32 || prefix == 0 || prefix == 0x0064_ff9b << 96;
     // The low 32 bits are the IPv4 address; the mask makes the cast exact.
     is_embedding.then(|| Ipv4Addr::from((bits & 0xffff_ffff) as u32))
 }
+
+/// Every IPv6 form that carries an IPv4 address, with addresses the guard
+/// must refuse and why: the table the literal tests here and the by-name
+/// tests of the resolver (`http.rs`) both run.
+#[cfg(test)]
+pub(super) const REFUSED_EMBEDDINGS: &[(&str, BlockReason)] = &[
+    // 6to4, 2002::/16 (RFC 3056): the IPv4 address is bits 16 to 47.
+    ("2002:7f00:1::", BlockReason::Loopback),
+    (
+        "2002:7f00:1:ffff:ffff:ffff:ffff:ffff",
+        BlockReason::Loopback,
+    ),
+    ("2002:a00:1::", BlockReason::Private),
+    ("2002:a00:1:1::1", BlockReason::Private),
+    ("2002:ac10::1", BlockReason::Private),
+    ("2002:c0a8:101::", BlockReason::Private),
+    ("2002:a9fe:a9fe::", BlockReason::LinkLocal),
+    ("2002:6440:1::", BlockReason::SharedAddressSpace),
+    ("2002::", BlockReason::Unspecified),
+    ("2002:0:1::", BlockReason::ThisNetwork),
+    ("2002:c000:201::", BlockReason::Documentation),
+    ("2002:c058:6301::", BlockReason::Reserved),
+    ("2002:e000:1::", BlockReason::Multicast),
+    ("2002:ffff:ffff::", BlockReason::Broadcast),
+    // IPv4-mapped, ::ffff:0:0/96 (RFC 4291 section 2.5.5.2).
+    ("::ffff:127.0.0.1", BlockReason::Loopback),
+    ("::ffff:10.0.0.1", BlockReason::Private),
+    ("::ffff:169.254.169.254", BlockReason::LinkLocal),
+    // IPv4-compatible, ::/96 (RFC 4291 section 2.5.5.1, deprecated).
+    ("::127.0.0.1", BlockReason::Loopback),
+    ("::10.0.0.1", BlockReason::Private),
+    ("::169.254.169.254", BlockReason::LinkLocal),
+    // NAT64 well-known prefix, 64:ff9b::/96 (RFC 6052 section 2.1).
+    ("64:ff9b::127.0.0.1", BlockReason::Loopback),
+    ("64:ff9b::10.0.0.1", BlockReason::Private),
+    ("64:ff9b::169.254.169.254", BlockReason::LinkLocal),
+    // NAT64 local-use prefix, 64:ff9b:1::/48 (RFC 8215): the whole range,
+    // global IPv4 included.
+    ("64:ff9b:1::7f00:1", BlockReason::Reserved),
+    ("64:ff9b:1:a00:1::", BlockReason::Reserved),
+    ("64:ff9b:1::808:808", BlockReason::Reserved),
+    // SIIT IPv4-translated, ::ffff:0:0:0/96 (RFC 2765 section 2.1): the
+    // whole range, global IPv4 included.
+    ("::ffff:0:127.0.0.1", BlockReason::NotGlobalUnicast),
+    ("::ffff:0:169.254.169.254", BlockReason::NotGlobalUnicast),
+    ("::ffff:0:8.8.8.8", BlockReason::NotGlobalUnicast),
+    // Teredo, 2001::/32 (RFC 4380 section 4): the whole range. The
+    // server's IPv4 is bits 32 to 63, the client's the last 32 bits
+    // inverted; refused whether they are internal or global.
+    ("2001:0:7f00:1::", BlockReason::ProtocolAssignment),
+    ("2001:0:808:808::80ff:fffe", BlockReason::ProtocolAssignment),
+    ("2001:0:808:808::5601:5601", BlockReason::ProtocolAssignment),
+    ("2001:0:a9fe:a9fe::", BlockReason::ProtocolAssignment),
+    (
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        BlockReason::ProtocolAssignment,
+    ),
+    (
+        "2001:0:808:808:0:0:f7f7:f7f7",
+        BlockReason::ProtocolAssignment,
+    ),
+];
 
 #[cfg(test)]
 mod tests {
@@ -509,6 +625,30 @@ mod tests {
         assert_global("::8.8.8.8");
     }
 
+    /// Every form of IPv6 that carries an internal IPv4 address is refused,
+    /// each for the reason its IPv4 address is (or its range is).
+    #[test]
+    fn every_embedding_of_internal_ipv4_is_refused() {
+        for (text, reason) in REFUSED_EMBEDDINGS {
+            assert_blocked(text, *reason);
+        }
+    }
+
+    /// The forms whose embedded address is judged let a global one through.
+    #[test]
+    fn embeddings_of_global_ipv4_are_allowed() {
+        for text in [
+            "2002:808:808::",
+            "2002:808:808:1:2:3:4:5",
+            "2002:101:101::1",
+            "::ffff:1.1.1.1",
+            "::8.8.8.8",
+            "64:ff9b::8.8.8.8",
+        ] {
+            assert_global(text);
+        }
+    }
+
     /// Whatever std's stable predicates call special is refused too, across
     /// a spread of the whole IPv4 space.
     #[test]
@@ -605,6 +745,35 @@ mod tests {
             assert_eq!(everything.check_ip(ip(text)), Ok(()), "{text}");
         }
         assert!(!everything.allows_http());
+    }
+
+    /// An IPv4 range opens the forms that connect to its addresses, not
+    /// their 6to4 form, which goes to a relay; an IPv6 range opens any form.
+    #[test]
+    fn allow_list_and_embedded_ipv4() {
+        let v4 = SsrfGuard::default().allow_cidr("10.0.0.0/8").unwrap();
+        for text in [
+            "10.0.0.1",
+            "::ffff:10.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::10.0.0.1",
+        ] {
+            assert_eq!(v4.check_ip(ip(text)), Ok(()), "{text}");
+        }
+        assert_eq!(v4.check_ip(ip("2002:a00:1::")), Err(BlockReason::Private));
+
+        let v6 = SsrfGuard::default()
+            .allow_cidr("2002:a00::/24")
+            .unwrap()
+            .allow_cidr("2001::/32")
+            .unwrap();
+        for text in ["2002:a00:1::", "2002:aff:ffff::1", "2001:0:7f00:1::"] {
+            assert_eq!(v6.check_ip(ip(text)), Ok(()), "{text}");
+        }
+        assert_eq!(
+            v6.check_ip(ip("2002:c0a8:101::")),
+            Err(BlockReason::Private)
+        );
     }
 
     #[test]

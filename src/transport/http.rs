@@ -13,6 +13,8 @@ use std::time::Duration;
 use http::{HeaderValue, Method};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::{Client, Request, Response, Url};
+use rustls::crypto::CryptoProvider;
+use rustls_platform_verifier::Verifier;
 use tokio::time::{Instant, Sleep, sleep_until};
 use url::Host;
 
@@ -37,6 +39,9 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 ///
 /// Server certificates are verified against the operating system's trust
 /// store, so CAs an operator installed there (for internal receivers) work.
+/// Where the system has no CA certificates at all, as in a minimal
+/// container, Mozilla's roots are used instead, compiled in by the
+/// `webpki-roots` feature (on by default).
 ///
 /// Build one per process and share it: it keeps connections alive between
 /// attempts to the same endpoint.
@@ -147,15 +152,23 @@ impl HttpTransportBuilder {
     ///
     /// [`Error::InvalidInput`] on field `user_agent` if it is not a valid
     /// header value; [`Error::Backend`] if the TLS configuration cannot be
-    /// built, such as when the system has no CA certificates installed.
+    /// built: when the system has no CA certificates and the `webpki-roots`
+    /// feature is off, or when `SSL_CERT_FILE` or `SSL_CERT_DIR` name no
+    /// usable certificates. Its message says how to supply them.
     pub fn build(self) -> Result<HttpTransport, Error> {
+        self.build_with(tls_config()?, Lookup::System)
+    }
+
+    /// Builds the transport on `tls`, looking names up with `lookup`.
+    fn build_with(self, tls: rustls::ClientConfig, lookup: Lookup) -> Result<HttpTransport, Error> {
         let user_agent = HeaderValue::from_str(&self.user_agent)
             .map_err(|_| Error::invalid("user_agent", "not a valid header value"))?;
         let guard = Arc::new(self.guard);
         let client = Client::builder()
-            .tls_backend_preconfigured(tls_config()?)
+            .tls_backend_preconfigured(tls)
             .dns_resolver(GuardedResolver {
                 guard: Arc::clone(&guard),
+                lookup,
             })
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -172,22 +185,83 @@ impl HttpTransportBuilder {
     }
 }
 
+/// The environment variables through which an operator names the CA
+/// certificates to trust instead of the system's; the platform verifier
+/// reads them on Linux and the BSDs.
+const ROOTS_ENV: [&str; 2] = ["SSL_CERT_FILE", "SSL_CERT_DIR"];
+
 /// The rustls configuration: the ring provider, handed to this client alone
 /// rather than installed process-wide, so the application's own choice of
 /// provider is left alone; roots from the platform verifier.
 fn tls_config() -> Result<rustls::ClientConfig, Error> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-
-    let tls_error = |e: rustls::Error| Error::backend("configuring TLS", false, e);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    let platform = Verifier::new(Arc::clone(&provider));
+    let roots_named = ROOTS_ENV
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    tls_config_with(provider, platform, roots_named)
+}
+
+/// The rustls configuration on `provider`, given what building the
+/// platform verifier gave and whether [`ROOTS_ENV`] names roots:
+/// parameters, so that tests can hand in the failure of a machine without
+/// CA certificates.
+///
+/// The platform verifier fails to build on Linux and the BSDs when it
+/// finds no CA certificates; macOS and Windows always have a store.
+/// Mozilla's roots then stand in, if compiled in, unless the operator named
+/// roots in [`ROOTS_ENV`]: those failed to load, and trusting others
+/// instead would hide the mistake.
+fn tls_config_with(
+    provider: Arc<CryptoProvider>,
+    platform: Result<Verifier, rustls::Error>,
+    roots_named: bool,
+) -> Result<rustls::ClientConfig, Error> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(tls_error)?
-        .with_platform_verifier()
-        .map_err(tls_error)?
-        .with_no_client_auth();
+        .map_err(|e| Error::backend("configuring TLS", false, e))?;
+    let builder = match platform {
+        // What `with_platform_verifier` does: "dangerous" is rustls's name
+        // for any verifier it did not build, and this one verifies fully.
+        Ok(verifier) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier)),
+        Err(error) => match bundled_roots().filter(|_| !roots_named) {
+            Some(roots) => builder.with_root_certificates(roots),
+            None => return Err(no_roots(error, roots_named)),
+        },
+    };
+    let mut config = builder.with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// Mozilla's root certificates, if the `webpki-roots` feature compiled
+/// them in.
+fn bundled_roots() -> Option<rustls::RootCertStore> {
+    #[cfg(feature = "webpki-roots")]
+    let roots = Some(rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    });
+    #[cfg(not(feature = "webpki-roots"))]
+    let roots = None;
+    roots
+}
+
+/// The error for a machine where no CA certificates could be had, saying
+/// how to supply them: `error` is the platform verifier's.
+fn no_roots(error: rustls::Error, roots_named: bool) -> Error {
+    let message = if roots_named {
+        "configuring TLS: no CA certificates could be loaded from where \
+         SSL_CERT_FILE or SSL_CERT_DIR point; point them at PEM certificates, \
+         or unset them to use the system's"
+    } else {
+        "configuring TLS: no CA certificates were found on this system; \
+         install them (the ca-certificates package on most distributions), \
+         point SSL_CERT_FILE or SSL_CERT_DIR at PEM certificates, or enable \
+         hookshot's `webpki-roots` feature to fall back on Mozilla's roots"
+    };
+    Error::backend(message, false, error)
 }
 
 /// URLs that passed [`check_url`], parsed: an endpoint's URL is the same on
@@ -315,22 +389,49 @@ async fn read_capped(
 #[derive(Debug)]
 struct GuardedResolver {
     guard: Arc<SsrfGuard>,
+    lookup: Lookup,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let guard = Arc::clone(&self.guard);
+        let lookup = self.lookup.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|source| DnsFailure {
-                    host: host.clone(),
-                    source,
-                })?;
-            let allowed = filter_addrs(&guard, &host, found)?;
+            let found = lookup.addresses(&host).await.map_err(|source| DnsFailure {
+                host: host.clone(),
+                source,
+            })?;
+            let allowed = filter_addrs(&guard, &host, found.into_iter())?;
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
+    }
+}
+
+/// Where [`GuardedResolver`] looks names up.
+#[derive(Debug, Clone)]
+enum Lookup {
+    /// The system resolver, which is what production uses.
+    System,
+    /// Names and their addresses: lets tests make a name resolve to any
+    /// address without a DNS server, to see what the guard does with it.
+    #[cfg(test)]
+    Table(Arc<HashMap<String, Vec<IpAddr>>>),
+}
+
+impl Lookup {
+    /// The addresses of `host`, with port 0: reqwest sets the URL's port.
+    async fn addresses(&self, host: &str) -> io::Result<Vec<SocketAddr>> {
+        match self {
+            Self::System => Ok(tokio::net::lookup_host((host, 0)).await?.collect()),
+            #[cfg(test)]
+            Self::Table(table) => {
+                let ips = table.get(host).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, "not in the test table")
+                })?;
+                Ok(ips.iter().map(|ip| SocketAddr::new(*ip, 0)).collect())
+            }
+        }
     }
 }
 
@@ -541,6 +642,19 @@ mod tests {
         ] {
             assert_eq!(check_url(&on, url).unwrap_err().kind(), "blocked", "{url}");
         }
+        for (ip, reason) in super::super::guard::REFUSED_EMBEDDINGS {
+            let url = format!("https://[{ip}]:8443/hook");
+            let err = check_url(&on, &url).unwrap_err();
+            let expected: IpAddr = ip.parse().unwrap();
+            assert_eq!(
+                err,
+                TransportError::Blocked {
+                    target: expected.to_string(),
+                    reason: reason.to_string(),
+                },
+                "{url}"
+            );
+        }
         for url in ["not a url", "ftp://example.com/", "file:///etc/passwd"] {
             assert_eq!(
                 check_url(&on, url).unwrap_err().kind(),
@@ -567,6 +681,181 @@ mod tests {
             assert!(checked.check(&guard, &url).is_ok());
         }
         assert!(checked.lock().len() <= CheckedUrls::CAPACITY);
+    }
+
+    /// A lookup that answers from `table`, a name once per address.
+    fn table_lookup(table: &[(&str, IpAddr)]) -> Lookup {
+        let mut names: HashMap<String, Vec<IpAddr>> = HashMap::new();
+        for (name, ip) in table {
+            names.entry((*name).to_owned()).or_default().push(*ip);
+        }
+        Lookup::Table(Arc::new(names))
+    }
+
+    /// A resolver whose lookups answer from `table`, guarded by `guard`.
+    fn table_resolver(guard: SsrfGuard, table: &[(&str, IpAddr)]) -> GuardedResolver {
+        GuardedResolver {
+            guard: Arc::new(guard),
+            lookup: table_lookup(table),
+        }
+    }
+
+    /// What `resolver` hands reqwest to connect to for `name`.
+    async fn resolve(
+        resolver: &GuardedResolver,
+        name: &str,
+    ) -> Result<Vec<SocketAddr>, Box<dyn StdError + Send + Sync>> {
+        let addrs = resolver.resolve(name.parse().unwrap()).await?;
+        Ok(addrs.collect())
+    }
+
+    /// A name that resolves to any IPv6 form of an internal IPv4 address is
+    /// refused by the transport's resolver, so nothing is connected to. The
+    /// resolver is called directly: a guard that let one through would
+    /// otherwise send a packet off this machine.
+    #[tokio::test]
+    async fn resolver_refuses_names_of_every_embedding() {
+        let names: Vec<(String, IpAddr)> = super::super::guard::REFUSED_EMBEDDINGS
+            .iter()
+            .enumerate()
+            .map(|(n, (ip, _))| (format!("form{n}.test"), ip.parse().unwrap()))
+            .collect();
+        let table: Vec<(&str, IpAddr)> = names.iter().map(|(n, ip)| (n.as_str(), *ip)).collect();
+        let resolver = table_resolver(SsrfGuard::default(), &table);
+        for ((name, ip), (_, reason)) in names.iter().zip(super::super::guard::REFUSED_EMBEDDINGS) {
+            let err = resolve(&resolver, name).await.unwrap_err();
+            let refusal = err
+                .downcast_ref::<GuardRefusal>()
+                .unwrap_or_else(|| panic!("{name} -> {ip}: {err}"));
+            assert_eq!(refusal.target, *name);
+            assert!(
+                refusal.reason.contains(&format!("{ip} ({reason})")),
+                "{name} -> {ip}: {}",
+                refusal.reason
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn table_resolver_keeps_allowed_addresses_and_fails_unknown_names() {
+        let resolver = table_resolver(
+            SsrfGuard::default(),
+            &[
+                ("mixed.test", "2002:7f00:1::".parse().unwrap()),
+                ("mixed.test", "2002:808:808::1".parse().unwrap()),
+            ],
+        );
+        let kept = resolve(&resolver, "mixed.test").await.unwrap();
+        assert_eq!(
+            kept,
+            [SocketAddr::new("2002:808:808::1".parse().unwrap(), 0)]
+        );
+        let err = resolve(&resolver, "unknown.test").await.unwrap_err();
+        assert!(err.downcast_ref::<DnsFailure>().is_some(), "{err}");
+    }
+
+    /// The transport resolves through the lookup it is built with: a name
+    /// the table points at loopback is refused by name, and reaches the
+    /// loopback listener once loopback is allow-listed. Only loopback is
+    /// ever connected to.
+    #[tokio::test]
+    async fn transport_resolves_through_its_lookup() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        // Were the table not used, `.test` would not resolve (RFC 6761)
+        // and the attempt would fail as DNS rather than be blocked.
+        let table = |guard| {
+            HttpTransport::builder()
+                .guard(guard)
+                .build_with(
+                    tls_config().unwrap(),
+                    table_lookup(&[("hook.test", "127.0.0.1".parse().unwrap())]),
+                )
+                .unwrap()
+        };
+        let request = || {
+            WebhookRequest::new(
+                format!("https://hook.test:{port}/"),
+                "{}",
+                Duration::from_secs(10),
+            )
+        };
+
+        let refused = table(SsrfGuard::default()).send(request()).await;
+        match refused {
+            Err(TransportError::Blocked { target, reason }) => {
+                assert_eq!(target, "hook.test");
+                assert!(reason.contains("127.0.0.1 (loopback address)"), "{reason}");
+            }
+            other => panic!("expected Blocked, got {other:?}"),
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 0);
+
+        let allowed = SsrfGuard::default().allow_cidr("127.0.0.0/8").unwrap();
+        let outcome = table(allowed).send(request()).await;
+        assert!(outcome.is_err(), "the listener speaks no TLS: {outcome:?}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    /// What building the platform verifier gives on a machine without CA
+    /// certificates (Linux, rustls-platform-verifier 0.6 and 0.7).
+    fn no_system_roots() -> Result<Verifier, rustls::Error> {
+        Err(rustls::Error::General(
+            "No CA certificates were loaded from the system".to_owned(),
+        ))
+    }
+
+    fn ring() -> Arc<CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    /// A minimal container has no CA certificates: the transport still
+    /// builds, on Mozilla's roots.
+    #[cfg(feature = "webpki-roots")]
+    #[test]
+    fn builds_without_system_roots() {
+        let tls = tls_config_with(ring(), no_system_roots(), false).unwrap();
+        assert_eq!(tls.alpn_protocols, [b"http/1.1".to_vec()]);
+        HttpTransport::builder()
+            .build_with(tls, Lookup::System)
+            .unwrap();
+        assert!(bundled_roots().unwrap().len() > 50);
+    }
+
+    /// Without bundled roots, the error says how to supply some.
+    #[cfg(not(feature = "webpki-roots"))]
+    #[test]
+    fn without_system_roots_the_error_says_how_to_supply_them() {
+        let err = tls_config_with(ring(), no_system_roots(), false).unwrap_err();
+        let message = err.to_string();
+        for hint in ["ca-certificates", "SSL_CERT_FILE", "`webpki-roots` feature"] {
+            assert!(message.contains(hint), "{hint}: {message}");
+        }
+        assert!(!err.is_transient());
+        assert!(StdError::source(&err).is_some(), "the platform's error");
+    }
+
+    /// Roots the operator named but that failed to load are not silently
+    /// replaced by Mozilla's.
+    #[test]
+    fn named_roots_that_fail_to_load_are_an_error() {
+        let err = tls_config_with(ring(), no_system_roots(), true).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("SSL_CERT_FILE or SSL_CERT_DIR"),
+            "{message}"
+        );
+        assert!(matches!(err, Error::Backend { .. }), "{err:?}");
     }
 
     #[test]
