@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -133,8 +134,29 @@ impl Setup {
     }
 
     async fn build(transport: Option<Arc<dyn Transport>>) -> Self {
+        Self::build_over(Arc::new(MemoryStore::new()), transport).await
+    }
+
+    /// A dispatcher over `store`, sending through `transport`, with its
+    /// settings changed by `change`.
+    async fn custom(
+        store: Arc<dyn Store>,
+        transport: Arc<dyn Transport>,
+        change: impl FnOnce(&mut DispatcherConfig),
+    ) -> Self {
+        let mut setup = Self::build_over(store, Some(transport.clone())).await;
+        setup.dispatcher = Dispatcher::builder(setup.webhooks.clone())
+            .observer(setup.notices.clone())
+            .random(Arc::new(NoJitter))
+            .transport(transport)
+            .configure(change)
+            .build()
+            .unwrap();
+        setup
+    }
+
+    async fn build_over(store: Arc<dyn Store>, transport: Option<Arc<dyn Transport>>) -> Self {
         let clock = Arc::new(ManualClock::new(START.parse().unwrap()));
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let webhooks = Webhooks::builder(store.clone())
             .clock(clock.clone())
             .local_development(true)
@@ -726,6 +748,12 @@ struct Scripted {
     hold: Option<Arc<tokio::sync::Semaphore>>,
     in_flight: Mutex<(usize, usize)>,
     requests: Mutex<Vec<WebhookRequest>>,
+    /// The `Retry-After` every 429 and 503 carries, if any.
+    retry_after: Option<&'static str>,
+    /// How many of the next calls panic instead of answering.
+    panics: AtomicUsize,
+    /// How many calls panicked.
+    panicked: AtomicUsize,
 }
 
 impl Scripted {
@@ -748,6 +776,14 @@ impl Scripted {
 #[async_trait]
 impl Transport for Scripted {
     async fn send(&self, request: WebhookRequest) -> Result<WebhookResponse, TransportError> {
+        let panics = self.panics.load(Ordering::SeqCst);
+        if panics > 0 {
+            self.panics.store(panics - 1, Ordering::SeqCst);
+            self.panicked.fetch_add(1, Ordering::SeqCst);
+            // Whatever a panic says must not reach the attempt record.
+            let signature = request.headers["webhook-signature"].to_str().unwrap();
+            panic!("the transport broke while sending {signature}");
+        }
         {
             let mut in_flight = self.in_flight.lock().unwrap();
             in_flight.0 += 1;
@@ -764,7 +800,40 @@ impl Transport for Scripted {
             .unwrap()
             .pop_front()
             .unwrap_or(*self.fallback.lock().unwrap());
-        Ok(WebhookResponse::new(StatusCode::from_u16(status).unwrap()))
+        let mut response = WebhookResponse::new(StatusCode::from_u16(status).unwrap());
+        if let (Some(after), 429 | 503) = (self.retry_after, status) {
+            let mut headers = HeaderMap::new();
+            headers.insert("retry-after", after.parse().unwrap());
+            response = response.headers(headers);
+        }
+        Ok(response)
+    }
+}
+
+/// Sends each request to the script of its URL, so that one test can have
+/// healthy and broken receivers side by side.
+#[derive(Debug, Default)]
+struct Routed(Mutex<Vec<(String, Arc<Scripted>)>>);
+
+impl Routed {
+    fn new<const N: usize>(routes: [(&str, &Arc<Scripted>); N]) -> Arc<Self> {
+        let routes = routes
+            .into_iter()
+            .map(|(url, script)| (url.to_owned(), script.clone()))
+            .collect();
+        Arc::new(Self(Mutex::new(routes)))
+    }
+}
+
+#[async_trait]
+impl Transport for Routed {
+    async fn send(&self, request: WebhookRequest) -> Result<WebhookResponse, TransportError> {
+        let script = {
+            let routes = self.0.lock().unwrap();
+            let (_, script) = routes.iter().find(|(url, _)| *url == request.url).unwrap();
+            script.clone()
+        };
+        script.send(request).await
     }
 }
 
@@ -1249,4 +1318,107 @@ async fn dispatchers_with_the_same_jitter_still_get_their_own_worker_ids() {
 
     let named = build().worker_id("billing-1").build().unwrap();
     assert_eq!(named.worker_id(), "billing-1");
+}
+
+// ------------------------------------------------------------- robustness
+
+/// Waits on tokio's paused clock until `done` holds, for at most `limit`
+/// of virtual time: nothing sleeps for real.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    limit: Duration,
+    mut done: impl FnMut() -> F,
+) {
+    let waited = tokio::time::timeout(limit, async {
+        while !done().await {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "{what}: not within {limit:?}");
+}
+
+impl Setup {
+    /// An endpoint at `url` of another tenant, `other`.
+    async fn other_endpoint(&self, url: &str) -> TenantId {
+        let other = TenantId::new("other").unwrap();
+        self.webhooks
+            .create_endpoint(&other, NewEndpoint::new(url).timeout(SECOND))
+            .await
+            .unwrap();
+        other
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_absurd_retry_after_neither_panics_nor_stops_delivery() {
+    const ABSURD: &str = "Sun, 06 Nov 999999999999 08:49:37 GMT";
+    let cap = Duration::from_secs(3600);
+    let absurd = Arc::new(Scripted {
+        fallback: Mutex::new(503),
+        retry_after: Some(ABSURD),
+        ..Scripted::default()
+    });
+    let healthy = Scripted::always(200);
+    let (absurd_url, healthy_url) = ("https://absurd.example/hooks", "https://ok.example/hooks");
+    let routed = Routed::new([(absurd_url, &absurd), (healthy_url, &healthy)]);
+    let setup = Setup::custom(Arc::new(MemoryStore::new()), routed, |c| {
+        c.concurrency = 2;
+        c.retry_after_cap = cap;
+    })
+    .await;
+    setup.endpoint(absurd_url).await;
+    let other = setup.other_endpoint(healthy_url).await;
+    // More of them than there are workers.
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(setup.send().await);
+    }
+    let handle = setup.dispatcher.spawn();
+    eventually("three answers asking for a wait", 10 * SECOND, || async {
+        let mut answered = 0;
+        for id in &ids {
+            answered += setup.detail(id).await.attempt_log.len();
+        }
+        answered == 3
+    })
+    .await;
+    for id in &ids {
+        let delivery = setup.detail(id).await.delivery;
+        assert_eq!(delivery.status, DeliveryStatus::Retrying);
+        assert_eq!(delivery.last_response_status, Some(503));
+        assert_eq!(due_in(&setup, &delivery), cap, "the cap, not year 999999999999");
+    }
+
+    setup
+        .webhooks
+        .send(&other, "invoice.paid", "{}")
+        .await
+        .unwrap();
+    eventually("the other tenant's delivery", 10 * SECOND, || async {
+        healthy.requests.lock().unwrap().len() == 1
+    })
+    .await;
+    handle.shutdown(SECOND).await;
+}
+
+
+
+
+// ------------------------------------------------ a backlog at its cap
+
+
+#[tokio::test]
+async fn an_absurd_concurrency_is_refused_rather_than_panicking() {
+    let setup = Setup::with_transport(Scripted::always(204)).await;
+    for concurrency in [usize::MAX, usize::MAX >> 3, 1 << 20] {
+        let built = Dispatcher::builder(setup.webhooks.clone())
+            .transport(Scripted::always(204))
+            .configure(|c| c.concurrency = concurrency)
+            .build();
+        assert!(
+            matches!(&built, Err(hookshot::Error::InvalidInput { field, .. }) if field == "concurrency"),
+            "{concurrency}: {built:?}"
+        );
+    }
 }

@@ -88,7 +88,8 @@ impl DispatcherBuilder {
     /// Checks the settings.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a zero concurrency, a lease shorter than
+    /// [`Error::InvalidInput`] for a zero concurrency or one past
+    /// [`DispatcherConfig::MAX_CONCURRENCY`], a lease shorter than
     /// the longest attempt, or a zero purge interval with history to purge;
     /// [`Error::Backend`] if the default transport cannot be built, or if
     /// the operating system cannot supply the randomness of a default

@@ -9,7 +9,8 @@ use crate::retry::RetrySchedule;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct DispatcherConfig {
-    /// Attempts in flight at once in this dispatcher, at most.
+    /// Attempts in flight at once in this dispatcher, at most: 1 to
+    /// [`DispatcherConfig::MAX_CONCURRENCY`].
     pub concurrency: usize,
     /// Attempts in flight at once to one endpoint, at most, so one slow
     /// endpoint cannot take every worker.
@@ -59,12 +60,23 @@ impl Default for DispatcherConfig {
 }
 
 impl DispatcherConfig {
-    /// Refuses settings the dispatcher cannot run with: a zero concurrency,
-    /// a lease that could run out mid-attempt (so the delivery would be sent
-    /// twice at once), or a zero purge interval with history to purge.
+    /// The most workers a dispatcher runs. Each is a task, with a slot to
+    /// track its attempt in, started when the dispatcher is.
+    pub const MAX_CONCURRENCY: usize = 65_536;
+
+    /// Refuses settings the dispatcher cannot run with: a zero concurrency
+    /// or one past [`Self::MAX_CONCURRENCY`], a lease that could run out
+    /// mid-attempt (so the delivery would be sent twice at once), or a zero
+    /// purge interval with history to purge.
     pub(super) fn validate(&self) -> Result<(), Error> {
         if self.concurrency == 0 || self.per_endpoint_concurrency == 0 {
             return Err(Error::invalid("concurrency", "must be at least 1"));
+        }
+        if self.concurrency > Self::MAX_CONCURRENCY {
+            return Err(Error::invalid(
+                "concurrency",
+                format!("must be at most {}", Self::MAX_CONCURRENCY),
+            ));
         }
         if self.lease <= Duration::from_secs(30) {
             return Err(Error::invalid(
