@@ -67,7 +67,11 @@ impl Timestamp {
 /// arithmetic on the year is checked; the rest stays within a 400-year
 /// era and cannot overflow.
 pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> Option<i64> {
-    let y = if month <= 2 { year.checked_sub(1)? } else { year };
+    let y = if month <= 2 {
+        year.checked_sub(1)?
+    } else {
+        year
+    };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
     let mp = (month + 9) % 12;

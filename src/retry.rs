@@ -112,7 +112,11 @@ impl RetrySchedule {
         let base = *self.delays.get(index)?;
         // `random` comes from an injected source: NaN is read as no jitter
         // rather than as a zero delay.
-        let random = if random.is_nan() { 0.5 } else { random.clamp(0.0, 1.0) };
+        let random = if random.is_nan() {
+            0.5
+        } else {
+            random.clamp(0.0, 1.0)
+        };
         let factor = 1.0 + self.jitter * (2.0 * random - 1.0);
         // Delays are the application's to choose, up to `Duration::MAX`:
         // a product too long for a `Duration` is the longest one, where
@@ -236,7 +240,10 @@ mod tests {
         assert_eq!(none.delay_after(1, 0.9), Some(Duration::ZERO));
         // A broken source of randomness leaves the delay unjittered.
         let standard = RetrySchedule::standard();
-        assert_eq!(standard.delay_after(1, f64::NAN), Some(Duration::from_secs(5)));
+        assert_eq!(
+            standard.delay_after(1, f64::NAN),
+            Some(Duration::from_secs(5))
+        );
     }
 
     #[test]

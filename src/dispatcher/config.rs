@@ -29,7 +29,8 @@ pub struct DispatcherConfig {
     /// disabled.
     pub auto_disable_after: Duration,
     /// How long to put off a delivery whose endpoint already has
-    /// `per_endpoint_concurrency` attempts in flight.
+    /// `per_endpoint_concurrency` attempts in flight. Longer than zero: a
+    /// delivery put off until now would be claimed straight back.
     pub endpoint_busy_delay: Duration,
     /// How long finished history is kept: while it runs, the dispatcher
     /// purges delivered and failed deliveries (with their attempts), events
@@ -66,8 +67,10 @@ impl DispatcherConfig {
 
     /// Refuses settings the dispatcher cannot run with: a zero concurrency
     /// or one past [`Self::MAX_CONCURRENCY`], a lease that could run out
-    /// mid-attempt (so the delivery would be sent twice at once), or a zero
-    /// purge interval with history to purge.
+    /// mid-attempt (so the delivery would be sent twice at once), a zero
+    /// endpoint busy delay (its workers would claim the same busy endpoint's
+    /// deliveries over and over), or a zero purge interval with history to
+    /// purge.
     pub(super) fn validate(&self) -> Result<(), Error> {
         if self.concurrency == 0 || self.per_endpoint_concurrency == 0 {
             return Err(Error::invalid("concurrency", "must be at least 1"));
@@ -82,6 +85,12 @@ impl DispatcherConfig {
             return Err(Error::invalid(
                 "lease",
                 "must be longer than the longest attempt (30 s)",
+            ));
+        }
+        if self.endpoint_busy_delay.is_zero() {
+            return Err(Error::invalid(
+                "endpoint_busy_delay",
+                "must be longer than zero",
             ));
         }
         if self.keep_history.is_some() && self.purge_interval.is_zero() {

@@ -32,9 +32,10 @@ pub(super) struct RetryRules {
 }
 
 /// The attempt's record and, for 429 or 503, how long the endpoint asked us
-/// to wait.
+/// to wait. `result` is borrowed so that the record can be made again,
+/// should the store fail to take it the first time.
 pub(super) fn record(
-    result: Result<WebhookResponse, TransportError>,
+    result: &Result<WebhookResponse, TransportError>,
     now: Timestamp,
 ) -> (AttemptOutcome, Option<Duration>) {
     match result {
@@ -318,12 +319,16 @@ mod tests {
             let mut headers = HeaderMap::new();
             headers.insert(http::header::RETRY_AFTER, value.parse().unwrap());
             let response = WebhookResponse::new(StatusCode::SERVICE_UNAVAILABLE).headers(headers);
-            let recorded = record(Ok(response), now);
+            let recorded = record(&Ok(response), now);
             let (after, _, verdict) =
                 settle(&claimed, recorded, now, Duration::ZERO, now, &rules, 0.5);
             assert_eq!(verdict, Verdict::Retry);
             let due = after.next_attempt_at.unwrap();
-            assert_eq!(due, now.saturating_add(Duration::from_secs(3600)), "{value}");
+            assert_eq!(
+                due,
+                now.saturating_add(Duration::from_secs(3600)),
+                "{value}"
+            );
         }
     }
 

@@ -119,7 +119,10 @@ mod tests {
         endpoint.headers = (0..count)
             .map(|n| (format!("x-custom-{n}"), "1".to_owned()))
             .collect();
-        StoredEndpoint::new(endpoint, EndpointSecrets::new(SigningSecret::generate().unwrap()))
+        StoredEndpoint::new(
+            endpoint,
+            EndpointSecrets::new(SigningSecret::generate().unwrap()),
+        )
     }
 
     fn event() -> Event {
