@@ -1,4 +1,6 @@
-//! Hearing what the dispatcher does, to tell customers about it.
+//! Hearing what the dispatcher does, to tell customers about it (deliveries
+//! that failed for good, endpoints disabled or recovered) and operators
+//! (a store that fails).
 
 use async_trait::async_trait;
 

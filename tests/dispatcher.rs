@@ -2030,18 +2030,29 @@ async fn an_absurd_concurrency_is_refused_rather_than_panicking() {
 }
 
 #[tokio::test]
-async fn a_zero_endpoint_busy_delay_is_refused() {
+async fn zero_waits_that_would_spin_are_refused() {
     // A delivery put off for a busy endpoint would be due again at once,
-    // and its worker's next claim would take it straight back.
+    // and its worker's next claim would take it straight back; an idle
+    // dispatcher would ask the store for work without pause.
     let setup = Setup::with_transport(Scripted::always(204)).await;
-    let built = Dispatcher::builder(setup.webhooks.clone())
-        .transport(Scripted::always(204))
-        .configure(|c| c.endpoint_busy_delay = Duration::ZERO)
-        .build();
-    assert!(
-        matches!(&built, Err(hookshot::Error::InvalidInput { field, .. }) if field == "endpoint_busy_delay"),
-        "{built:?}"
-    );
+    let zero_busy_delay = |c: &mut DispatcherConfig| c.endpoint_busy_delay = Duration::ZERO;
+    let zero_poll = |c: &mut DispatcherConfig| c.poll_interval = Duration::ZERO;
+    for (field, change) in [
+        (
+            "endpoint_busy_delay",
+            &zero_busy_delay as &dyn Fn(&mut DispatcherConfig),
+        ),
+        ("poll_interval", &zero_poll),
+    ] {
+        let built = Dispatcher::builder(setup.webhooks.clone())
+            .transport(Scripted::always(204))
+            .configure(change)
+            .build();
+        assert!(
+            matches!(&built, Err(hookshot::Error::InvalidInput { field: f, .. }) if f == field),
+            "{built:?}"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -91,8 +91,8 @@ impl DispatcherBuilder {
     /// # Errors
     /// [`Error::InvalidInput`] for a zero concurrency or one past
     /// [`DispatcherConfig::MAX_CONCURRENCY`], a lease shorter than
-    /// the longest attempt, a zero endpoint busy delay, or a zero purge
-    /// interval with history to purge;
+    /// the longest attempt, a zero poll interval or endpoint busy delay,
+    /// or a zero purge interval with history to purge;
     /// [`Error::Backend`] if the default transport cannot be built, or if
     /// the operating system cannot supply the randomness of a default
     /// worker id.

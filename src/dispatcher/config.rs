@@ -19,7 +19,11 @@ pub struct DispatcherConfig {
     /// (the longest endpoint timeout is 30 s).
     pub lease: Duration,
     /// How often to look for due work when nothing wakes the dispatcher
-    /// sooner: other processes may have queued some.
+    /// sooner: other processes may have queued some. Longer than zero.
+    ///
+    /// While the store fails, the dispatcher looks less and less often:
+    /// after this interval (at least 100 ms) at first, doubling with each
+    /// failure up to every 30 s (or this interval, if longer).
     pub poll_interval: Duration,
     /// When to retry failed attempts.
     pub retry_schedule: RetrySchedule,
@@ -68,9 +72,10 @@ impl DispatcherConfig {
     /// Refuses settings the dispatcher cannot run with: a zero concurrency
     /// or one past [`Self::MAX_CONCURRENCY`], a lease that could run out
     /// mid-attempt (so the delivery would be sent twice at once), a zero
-    /// endpoint busy delay (its workers would claim the same busy endpoint's
-    /// deliveries over and over), or a zero purge interval with history to
-    /// purge.
+    /// poll interval (an idle dispatcher would ask the store for work
+    /// without pause), a zero endpoint busy delay (its workers would claim
+    /// the same busy endpoint's deliveries over and over), or a zero purge
+    /// interval with history to purge.
     pub(super) fn validate(&self) -> Result<(), Error> {
         if self.concurrency == 0 || self.per_endpoint_concurrency == 0 {
             return Err(Error::invalid("concurrency", "must be at least 1"));
@@ -86,6 +91,9 @@ impl DispatcherConfig {
                 "lease",
                 "must be longer than the longest attempt (30 s)",
             ));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(Error::invalid("poll_interval", "must be longer than zero"));
         }
         if self.endpoint_busy_delay.is_zero() {
             return Err(Error::invalid(

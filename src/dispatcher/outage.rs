@@ -21,8 +21,9 @@ use crate::model::{Attempt, Delivery};
 use crate::observer::{Notice, StoreOperation};
 use crate::store::Lease;
 
-/// The longest wait between claims while the store keeps failing, unless
-/// the poll interval is longer.
+/// The shortest and longest waits between claims while the store keeps
+/// failing, unless the poll interval is longer.
+const CLAIM_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const CLAIM_BACKOFF_CAP: Duration = Duration::from_secs(30);
 
 /// How often an attempt's record is tried in all, and the wait before the
@@ -101,15 +102,16 @@ impl Inner {
     }
 
     /// How long the claiming loop waits before claiming again while claims
-    /// fail: the poll interval at first, doubling with each failure in a
-    /// row up to 30 s (or the poll interval, if longer). `None` while
-    /// claims succeed.
+    /// fail: the poll interval (at least 100 ms) at first, doubling with
+    /// each failure in a row up to 30 s (or the poll interval, if longer).
+    /// `None` while claims succeed.
     pub(super) fn claim_backoff(&self) -> Option<Duration> {
         let failures = self.claim_failures.load(Ordering::Relaxed);
         let doublings = u32::try_from(failures.checked_sub(1)?.min(16)).unwrap_or(16);
         let poll = self.config.poll_interval;
+        let first = poll.max(CLAIM_BACKOFF_MIN);
         let cap = CLAIM_BACKOFF_CAP.max(poll);
-        Some(poll.saturating_mul(1 << doublings).min(cap))
+        Some(first.saturating_mul(1 << doublings).min(cap))
     }
 
     /// Gives a claimed delivery back, due again at `at`; a failure is

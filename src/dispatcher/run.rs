@@ -18,8 +18,13 @@ impl Dispatcher {
     /// attempts: one round of the worker pool, for tests and for callers
     /// that drive delivery themselves. Returns how many were claimed.
     ///
+    /// A panic in an attempt is a failed attempt, as in a running
+    /// dispatcher, and store failures are reported to the observer just
+    /// the same.
+    ///
     /// # Errors
-    /// [`Error::Backend`] if the store fails to hand out work.
+    /// [`Error::Backend`] if the store fails to hand out work (reported to
+    /// the observer too, as the start of an outage).
     pub async fn deliver_due(&self) -> Result<usize, Error> {
         let claims = self.inner.claim(self.inner.config.concurrency).await?;
         let claimed = claims.len();
