@@ -60,15 +60,26 @@ impl Timestamp {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
+/// `days_from_civil`), for `month` 1 to 12 and `day` 1 to 31; `None` if
+/// the year is too far from ours for an `i64` of days.
+///
+/// Years can come from outside (a receiver's `Retry-After` date), so the
+/// arithmetic on the year is checked; the rest stays within a 400-year
+/// era and cannot overflow.
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> Option<i64> {
+    let y = if month <= 2 {
+        year.checked_sub(1)?
+    } else {
+        year
+    };
     let era = y.div_euclid(400);
-    let yoe = y - era * 400;
+    let yoe = y.rem_euclid(400);
     let mp = (month + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    era.checked_mul(146_097)?
+        .checked_add(doe)?
+        .checked_sub(719_468)
 }
 
 /// The inverse of [`days_from_civil`].
@@ -199,7 +210,8 @@ fn parse_rfc3339(text: &str) -> Option<Timestamp> {
     };
     // A leap second is read as the last second of its minute.
     let second = second.min(59);
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+    // Four-digit years: none of this can overflow.
+    let secs = days_from_civil(year, month, day)? * 86_400 + hour * 3600 + minute * 60 + second
         - offset_minutes * 60;
     Some(Timestamp(secs * 1000 + millis))
 }
@@ -408,6 +420,22 @@ mod tests {
         let clock = TokioClock::starting_at(start);
         tokio::time::sleep(Duration::from_secs(3600)).await;
         assert_eq!(clock.now(), start.saturating_add(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn days_from_civil_of_any_year_does_not_overflow() {
+        assert_eq!(days_from_civil(1970, 1, 1), Some(0));
+        assert_eq!(days_from_civil(2000, 3, 1), Some(11_017));
+        assert_eq!(days_from_civil(0, 1, 1), Some(-719_528));
+        assert_eq!(days_from_civil(-1, 12, 31), Some(-719_529));
+        for (year, month) in [(i64::MAX, 1), (i64::MAX, 12), (i64::MIN, 1), (i64::MIN, 12)] {
+            assert_eq!(days_from_civil(year, month, 1), None, "{year}-{month}");
+        }
+        // Far years that fit still come out right.
+        let far = 999_999_999_999;
+        let days = days_from_civil(far, 11, 6).unwrap();
+        assert_eq!(civil_from_days(days), (far, 11, 6));
+        assert!(days_from_civil(i64::MAX / 146_097 * 400 - 1, 12, 31).is_some());
     }
 
     #[test]

@@ -110,8 +110,19 @@ impl RetrySchedule {
     pub fn delay_after(&self, attempts_made: u32, random: f64) -> Option<Duration> {
         let index = usize::try_from(attempts_made.checked_sub(1)?).ok()?;
         let base = *self.delays.get(index)?;
-        let factor = 1.0 + self.jitter * (2.0 * random.clamp(0.0, 1.0) - 1.0);
-        Some(base.mul_f64(factor.max(0.0)))
+        // `random` comes from an injected source: NaN is read as no jitter
+        // rather than as a zero delay.
+        let random = if random.is_nan() {
+            0.5
+        } else {
+            random.clamp(0.0, 1.0)
+        };
+        let factor = 1.0 + self.jitter * (2.0 * random - 1.0);
+        // Delays are the application's to choose, up to `Duration::MAX`:
+        // a product too long for a `Duration` is the longest one, where
+        // `mul_f64` would panic.
+        let scaled = Duration::try_from_secs_f64(base.as_secs_f64() * factor.max(0.0));
+        Some(scaled.unwrap_or(Duration::MAX))
     }
 }
 
@@ -219,10 +230,30 @@ mod tests {
     }
 
     #[test]
+    fn delays_of_any_length_do_not_overflow() {
+        let longest = RetrySchedule::new([Duration::MAX]).unwrap();
+        for random in [0.0, 0.5, 0.999_999, 1.0, f64::NAN, f64::INFINITY] {
+            let delay = longest.delay_after(1, random).unwrap();
+            assert!(delay >= Duration::MAX.mul_f64(0.79), "{random}: {delay:?}");
+        }
+        let none = RetrySchedule::new([Duration::ZERO]).unwrap();
+        assert_eq!(none.delay_after(1, 0.9), Some(Duration::ZERO));
+        // A broken source of randomness leaves the delay unjittered.
+        let standard = RetrySchedule::standard();
+        assert_eq!(
+            standard.delay_after(1, f64::NAN),
+            Some(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
     fn retry_after_is_honoured_within_bounds() {
         let s = Duration::from_secs;
         assert_eq!(honour_retry_after(s(5), s(60), s(3600)), s(60));
         assert_eq!(honour_retry_after(s(300), s(60), s(3600)), s(300));
         assert_eq!(honour_retry_after(s(5), s(86_400), s(3600)), s(3600));
+        let longest = Duration::MAX;
+        assert_eq!(honour_retry_after(s(5), longest, s(3600)), s(3600));
+        assert_eq!(honour_retry_after(longest, longest, s(3600)), longest);
     }
 }

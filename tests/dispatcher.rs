@@ -3,7 +3,8 @@
 //! `ManualClock` moved by hand; nothing sleeps to wait for a retry.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -133,8 +134,29 @@ impl Setup {
     }
 
     async fn build(transport: Option<Arc<dyn Transport>>) -> Self {
+        Self::build_over(Arc::new(MemoryStore::new()), transport).await
+    }
+
+    /// A dispatcher over `store`, sending through `transport`, with its
+    /// settings changed by `change`.
+    async fn custom(
+        store: Arc<dyn Store>,
+        transport: Arc<dyn Transport>,
+        change: impl FnOnce(&mut DispatcherConfig),
+    ) -> Self {
+        let mut setup = Self::build_over(store, Some(transport.clone())).await;
+        setup.dispatcher = Dispatcher::builder(setup.webhooks.clone())
+            .observer(setup.notices.clone())
+            .random(Arc::new(NoJitter))
+            .transport(transport)
+            .configure(change)
+            .build()
+            .unwrap();
+        setup
+    }
+
+    async fn build_over(store: Arc<dyn Store>, transport: Option<Arc<dyn Transport>>) -> Self {
         let clock = Arc::new(ManualClock::new(START.parse().unwrap()));
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let webhooks = Webhooks::builder(store.clone())
             .clock(clock.clone())
             .local_development(true)
@@ -726,6 +748,12 @@ struct Scripted {
     hold: Option<Arc<tokio::sync::Semaphore>>,
     in_flight: Mutex<(usize, usize)>,
     requests: Mutex<Vec<WebhookRequest>>,
+    /// The `Retry-After` every 429 and 503 carries, if any.
+    retry_after: Option<&'static str>,
+    /// How many of the next calls panic instead of answering.
+    panics: AtomicUsize,
+    /// How many calls panicked.
+    panicked: AtomicUsize,
 }
 
 impl Scripted {
@@ -748,6 +776,14 @@ impl Scripted {
 #[async_trait]
 impl Transport for Scripted {
     async fn send(&self, request: WebhookRequest) -> Result<WebhookResponse, TransportError> {
+        let panics = self.panics.load(Ordering::SeqCst);
+        if panics > 0 {
+            self.panics.store(panics - 1, Ordering::SeqCst);
+            self.panicked.fetch_add(1, Ordering::SeqCst);
+            // Whatever a panic says must not reach the attempt record.
+            let signature = request.headers["webhook-signature"].to_str().unwrap();
+            panic!("the transport broke while sending {signature}");
+        }
         {
             let mut in_flight = self.in_flight.lock().unwrap();
             in_flight.0 += 1;
@@ -764,7 +800,40 @@ impl Transport for Scripted {
             .unwrap()
             .pop_front()
             .unwrap_or(*self.fallback.lock().unwrap());
-        Ok(WebhookResponse::new(StatusCode::from_u16(status).unwrap()))
+        let mut response = WebhookResponse::new(StatusCode::from_u16(status).unwrap());
+        if let (Some(after), 429 | 503) = (self.retry_after, status) {
+            let mut headers = HeaderMap::new();
+            headers.insert("retry-after", after.parse().unwrap());
+            response = response.headers(headers);
+        }
+        Ok(response)
+    }
+}
+
+/// Sends each request to the script of its URL, so that one test can have
+/// healthy and broken receivers side by side.
+#[derive(Debug, Default)]
+struct Routed(Mutex<Vec<(String, Arc<Scripted>)>>);
+
+impl Routed {
+    fn new<const N: usize>(routes: [(&str, &Arc<Scripted>); N]) -> Arc<Self> {
+        let routes = routes
+            .into_iter()
+            .map(|(url, script)| (url.to_owned(), script.clone()))
+            .collect();
+        Arc::new(Self(Mutex::new(routes)))
+    }
+}
+
+#[async_trait]
+impl Transport for Routed {
+    async fn send(&self, request: WebhookRequest) -> Result<WebhookResponse, TransportError> {
+        let script = {
+            let routes = self.0.lock().unwrap();
+            let (_, script) = routes.iter().find(|(url, _)| *url == request.url).unwrap();
+            script.clone()
+        };
+        script.send(request).await
     }
 }
 
@@ -1249,4 +1318,837 @@ async fn dispatchers_with_the_same_jitter_still_get_their_own_worker_ids() {
 
     let named = build().worker_id("billing-1").build().unwrap();
     assert_eq!(named.worker_id(), "billing-1");
+}
+
+// ------------------------------------------------------------- robustness
+
+/// Waits on tokio's paused clock until `done` holds, for at most `limit`
+/// of virtual time: nothing sleeps for real.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    limit: Duration,
+    mut done: impl FnMut() -> F,
+) {
+    let waited = tokio::time::timeout(limit, async {
+        while !done().await {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "{what}: not within {limit:?}");
+}
+
+impl Setup {
+    /// An endpoint at `url` of another tenant, `other`.
+    async fn other_endpoint(&self, url: &str) -> TenantId {
+        let other = TenantId::new("other").unwrap();
+        self.webhooks
+            .create_endpoint(&other, NewEndpoint::new(url).timeout(SECOND))
+            .await
+            .unwrap();
+        other
+    }
+
+    fn store_notices(&self) -> Vec<Notice> {
+        let notices = self.notices.all();
+        notices
+            .into_iter()
+            .filter(|n| {
+                matches!(
+                    n,
+                    Notice::StoreFailed { .. } | Notice::StoreRecovered { .. }
+                )
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_absurd_retry_after_neither_panics_nor_stops_delivery() {
+    const ABSURD: &str = "Sun, 06 Nov 999999999999 08:49:37 GMT";
+    let cap = Duration::from_secs(3600);
+    let absurd = Arc::new(Scripted {
+        fallback: Mutex::new(503),
+        retry_after: Some(ABSURD),
+        ..Scripted::default()
+    });
+    let healthy = Scripted::always(200);
+    let (absurd_url, healthy_url) = ("https://absurd.example/hooks", "https://ok.example/hooks");
+    let routed = Routed::new([(absurd_url, &absurd), (healthy_url, &healthy)]);
+    let setup = Setup::custom(Arc::new(MemoryStore::new()), routed, |c| {
+        c.concurrency = 2;
+        c.retry_after_cap = cap;
+    })
+    .await;
+    setup.endpoint(absurd_url).await;
+    let other = setup.other_endpoint(healthy_url).await;
+    // More of them than there are workers.
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(setup.send().await);
+    }
+    let handle = setup.dispatcher.spawn();
+    eventually("three answers asking for a wait", 10 * SECOND, || async {
+        let mut answered = 0;
+        for id in &ids {
+            answered += setup.detail(id).await.attempt_log.len();
+        }
+        answered == 3
+    })
+    .await;
+    for id in &ids {
+        let delivery = setup.detail(id).await.delivery;
+        assert_eq!(delivery.status, DeliveryStatus::Retrying);
+        assert_eq!(delivery.last_response_status, Some(503));
+        assert_eq!(
+            due_in(&setup, &delivery),
+            cap,
+            "the cap, not year 999999999999"
+        );
+    }
+
+    setup
+        .webhooks
+        .send(&other, "invoice.paid", "{}")
+        .await
+        .unwrap();
+    eventually("the other tenant's delivery", 10 * SECOND, || async {
+        healthy.requests.lock().unwrap().len() == 1
+    })
+    .await;
+    handle.shutdown(SECOND).await;
+}
+
+/// The attempt record of a panic: a stable kind, and no word of what the
+/// panic said (it may hold anything, secrets included).
+fn assert_internal_failure(outcome: &AttemptOutcome) {
+    let AttemptOutcome::Error { kind, message } = outcome else {
+        panic!("expected an error, got {outcome:?}");
+    };
+    assert_eq!(kind, "internal");
+    assert!(
+        !message.contains("v1,") && !message.contains("transport broke"),
+        "{message}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_transport_is_a_failed_attempt_and_the_pool_keeps_its_workers() {
+    let hold = Arc::new(tokio::sync::Semaphore::new(0));
+    let transport = Arc::new(Scripted {
+        fallback: Mutex::new(200),
+        hold: Some(hold.clone()),
+        // As many as there are workers: each would take one down.
+        panics: AtomicUsize::new(2),
+        ..Scripted::default()
+    });
+    let setup = Setup::custom(Arc::new(MemoryStore::new()), transport.clone(), |c| {
+        c.concurrency = 2;
+        c.per_endpoint_concurrency = 10;
+    })
+    .await;
+    setup.endpoint("https://receiver.example/hooks").await;
+    let broken = [setup.send().await, setup.send().await];
+    let handle = setup.dispatcher.spawn();
+    eventually("both panicking attempts recorded", 10 * SECOND, || async {
+        let mut recorded = 0;
+        for id in &broken {
+            recorded += setup.detail(id).await.attempt_log.len();
+        }
+        recorded == 2
+    })
+    .await;
+    assert_eq!(transport.panicked.load(Ordering::SeqCst), 2);
+    for id in &broken {
+        let detail = setup.detail(id).await;
+        assert_internal_failure(&detail.attempt_log[0].outcome);
+        assert_eq!(detail.delivery.status, DeliveryStatus::Retrying);
+        assert_eq!(due_in(&setup, &detail.delivery), 5 * SECOND, "the schedule");
+    }
+
+    // Both workers are still there: two attempts in flight at once.
+    let mut later = Vec::new();
+    for _ in 0..4 {
+        later.push(setup.send().await);
+    }
+    eventually("two attempts in flight", 10 * SECOND, || async {
+        transport.in_flight.lock().unwrap().0 == 2
+    })
+    .await;
+    hold.add_permits(100);
+    eventually("the four later sends delivered", 10 * SECOND, || async {
+        setup.with_status(DeliveryStatus::Delivered).await.len() == 4
+    })
+    .await;
+
+    // And the broken two are retried on schedule.
+    setup.clock.advance(5 * SECOND);
+    handle.wake();
+    eventually("the retries delivered", 10 * SECOND, || async {
+        setup.with_status(DeliveryStatus::Delivered).await.len() == 6
+    })
+    .await;
+    assert_eq!(transport.peak_in_flight(), 2);
+    handle.shutdown(SECOND).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_transport_in_a_round_is_a_failed_attempt() {
+    let transport = Arc::new(Scripted {
+        fallback: Mutex::new(200),
+        panics: AtomicUsize::new(1),
+        ..Scripted::default()
+    });
+    let setup = Setup::with_transport(transport.clone()).await;
+    setup.endpoint("https://receiver.example/hooks").await;
+    let id = setup.send().await;
+    assert_eq!(setup.round().await, 1);
+    let detail = setup.detail(&id).await;
+    assert_eq!(detail.attempt_log.len(), 1);
+    assert_internal_failure(&detail.attempt_log[0].outcome);
+    assert_eq!(detail.delivery.status, DeliveryStatus::Retrying);
+
+    setup.until_due(&id).await;
+    assert_eq!(setup.round().await, 1);
+    let detail = setup.detail(&id).await;
+    assert_eq!(detail.delivery.status, DeliveryStatus::Delivered);
+    assert_eq!(detail.attempt_log.len(), 2);
+}
+
+// ------------------------------------------------------- a failing store
+
+/// A `MemoryStore` whose calls fail on demand, and that counts them.
+#[derive(Debug, Default)]
+struct Flaky {
+    inner: MemoryStore,
+    /// How many more calls of each method fail; `"*"` counts for every
+    /// method.
+    failing: Mutex<BTreeMap<&'static str, usize>>,
+    calls: Mutex<BTreeMap<&'static str, usize>>,
+    /// How many more calls of each method panic.
+    panicking: Mutex<BTreeMap<&'static str, usize>>,
+    /// How many deliveries claims handed out.
+    claimed: AtomicUsize,
+}
+
+impl Flaky {
+    fn fail(&self, method: &'static str, times: usize) {
+        self.failing.lock().unwrap().insert(method, times);
+    }
+
+    fn panic(&self, method: &'static str, times: usize) {
+        self.panicking.lock().unwrap().insert(method, times);
+    }
+
+    fn calls(&self, method: &str) -> usize {
+        self.calls.lock().unwrap().get(method).copied().unwrap_or(0)
+    }
+
+    fn total_calls(&self) -> usize {
+        self.calls.lock().unwrap().values().sum()
+    }
+
+    /// Counts a call of `method`, failing it if told to.
+    fn call(&self, method: &'static str) -> Result<(), hookshot::Error> {
+        *self.calls.lock().unwrap().entry(method).or_default() += 1;
+        let panics = {
+            let mut panicking = self.panicking.lock().unwrap();
+            panicking
+                .get_mut(method)
+                .filter(|left| **left > 0)
+                .map(|left| *left -= 1)
+                .is_some()
+        };
+        assert!(!panics, "{method} panicked");
+        let mut failing = self.failing.lock().unwrap();
+        for key in [method, "*"] {
+            if let Some(left) = failing.get_mut(key).filter(|left| **left > 0) {
+                *left -= 1;
+                return Err(hookshot::Error::backend(
+                    format!("{method} failed"),
+                    true,
+                    "the database is down",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+mod flaky {
+    use super::*;
+    use hookshot::clock::Timestamp;
+    use hookshot::model::{
+        Attempt, Delivery, EndpointFilter, Event, EventType, PageRequest, StoredEndpoint,
+    };
+    use hookshot::store::{
+        CatalogStore, Claim, DeliveryStore, EndpointChange, EndpointStore, IdempotencyRecord,
+        Inserted, Lease, Purged, Wake,
+    };
+    use hookshot::{Error, EventId};
+
+    #[async_trait]
+    impl EndpointStore for Flaky {
+        async fn insert_endpoint(
+            &self,
+            endpoint: StoredEndpoint,
+            idempotency: Option<IdempotencyRecord>,
+        ) -> Result<Inserted, Error> {
+            self.call("insert_endpoint")?;
+            self.inner.insert_endpoint(endpoint, idempotency).await
+        }
+
+        async fn endpoint(
+            &self,
+            tenant: &TenantId,
+            id: &EndpointId,
+        ) -> Result<Option<StoredEndpoint>, Error> {
+            self.call("endpoint")?;
+            self.inner.endpoint(tenant, id).await
+        }
+
+        async fn shared_endpoint(
+            &self,
+            tenant: &TenantId,
+            id: &EndpointId,
+        ) -> Result<Option<Arc<StoredEndpoint>>, Error> {
+            self.call("shared_endpoint")?;
+            self.inner.shared_endpoint(tenant, id).await
+        }
+
+        async fn update_endpoint(
+            &self,
+            tenant: &TenantId,
+            id: &EndpointId,
+            change: EndpointChange<'_>,
+        ) -> Result<StoredEndpoint, Error> {
+            self.call("update_endpoint")?;
+            self.inner.update_endpoint(tenant, id, change).await
+        }
+
+        async fn list_endpoints(
+            &self,
+            tenant: &TenantId,
+            filter: &EndpointFilter,
+            page: &PageRequest,
+        ) -> Result<Vec<StoredEndpoint>, Error> {
+            self.call("list_endpoints")?;
+            self.inner.list_endpoints(tenant, filter, page).await
+        }
+
+        async fn subscribers(
+            &self,
+            tenant: &TenantId,
+            event_type: &str,
+        ) -> Result<Vec<EndpointId>, Error> {
+            self.call("subscribers")?;
+            self.inner.subscribers(tenant, event_type).await
+        }
+    }
+
+    #[async_trait]
+    impl CatalogStore for Flaky {
+        async fn upsert_event_types(&self, types: &[EventType]) -> Result<(), Error> {
+            self.call("upsert_event_types")?;
+            self.inner.upsert_event_types(types).await
+        }
+
+        async fn event_types(&self) -> Result<Vec<EventType>, Error> {
+            self.call("event_types")?;
+            self.inner.event_types().await
+        }
+
+        async fn event_type(&self, name: &str) -> Result<Option<EventType>, Error> {
+            self.call("event_type")?;
+            self.inner.event_type(name).await
+        }
+
+        async fn has_event_type(&self, name: &str) -> Result<bool, Error> {
+            self.call("has_event_type")?;
+            self.inner.has_event_type(name).await
+        }
+    }
+
+    #[async_trait]
+    impl DeliveryStore for Flaky {
+        async fn enqueue(
+            &self,
+            event: Event,
+            deliveries: Vec<Delivery>,
+            idempotency: Option<IdempotencyRecord>,
+        ) -> Result<Inserted, Error> {
+            self.call("enqueue")?;
+            self.inner.enqueue(event, deliveries, idempotency).await
+        }
+
+        async fn claim_due(
+            &self,
+            worker: &str,
+            now: Timestamp,
+            lease_until: Timestamp,
+            limit: usize,
+        ) -> Result<Vec<Claim>, Error> {
+            self.call("claim_due")?;
+            let claims = self
+                .inner
+                .claim_due(worker, now, lease_until, limit)
+                .await?;
+            self.claimed.fetch_add(claims.len(), Ordering::SeqCst);
+            Ok(claims)
+        }
+
+        async fn finish_attempt(
+            &self,
+            lease: &Lease,
+            attempt: Attempt,
+            delivery: Delivery,
+        ) -> Result<bool, Error> {
+            self.call("finish_attempt")?;
+            self.inner.finish_attempt(lease, attempt, delivery).await
+        }
+
+        async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error> {
+            self.call("release")?;
+            self.inner.release(lease, now).await
+        }
+
+        async fn next_due(&self) -> Result<Option<Timestamp>, Error> {
+            self.call("next_due")?;
+            self.inner.next_due().await
+        }
+
+        async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>, Error> {
+            self.call("event")?;
+            self.inner.event(tenant, id).await
+        }
+
+        async fn delivery(
+            &self,
+            tenant: &TenantId,
+            id: &DeliveryId,
+        ) -> Result<Option<Delivery>, Error> {
+            self.call("delivery")?;
+            self.inner.delivery(tenant, id).await
+        }
+
+        async fn attempts(
+            &self,
+            tenant: &TenantId,
+            id: &DeliveryId,
+        ) -> Result<Vec<Attempt>, Error> {
+            self.call("attempts")?;
+            self.inner.attempts(tenant, id).await
+        }
+
+        async fn list_deliveries(
+            &self,
+            tenant: &TenantId,
+            filter: &DeliveryFilter,
+            page: &PageRequest,
+        ) -> Result<Vec<Delivery>, Error> {
+            self.call("list_deliveries")?;
+            self.inner.list_deliveries(tenant, filter, page).await
+        }
+
+        async fn requeue(
+            &self,
+            tenant: &TenantId,
+            id: &DeliveryId,
+            now: Timestamp,
+        ) -> Result<Delivery, Error> {
+            self.call("requeue")?;
+            self.inner.requeue(tenant, id, now).await
+        }
+
+        async fn requeue_failed(
+            &self,
+            tenant: &TenantId,
+            endpoint: Option<&EndpointId>,
+            since: Timestamp,
+            now: Timestamp,
+        ) -> Result<u64, Error> {
+            self.call("requeue_failed")?;
+            self.inner
+                .requeue_failed(tenant, endpoint, since, now)
+                .await
+        }
+
+        async fn fail_queued(
+            &self,
+            tenant: &TenantId,
+            endpoint: &EndpointId,
+            reason: &str,
+        ) -> Result<u64, Error> {
+            self.call("fail_queued")?;
+            self.inner.fail_queued(tenant, endpoint, reason).await
+        }
+
+        async fn purge_finished(&self, before: Timestamp) -> Result<Purged, Error> {
+            self.call("purge_finished")?;
+            self.inner.purge_finished(before).await
+        }
+
+        fn watch_new_work(&self, wake: Wake) {
+            self.inner.watch_new_work(wake);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_outage_is_reported_once_and_claims_back_off() {
+    let store = Arc::new(Flaky::default());
+    let transport = Scripted::always(200);
+    let setup = Setup::custom(store.clone(), transport.clone(), |_| {}).await;
+    setup.endpoint("https://receiver.example/hooks").await;
+
+    store.fail("*", usize::MAX);
+    let handle = setup.dispatcher.spawn();
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let polls = store.calls("claim_due") + store.calls("next_due");
+    // Polling every second (the poll interval) would be 600 claims; backing
+    // off to once every 30 s is fewer than 30 after the first minute.
+    assert!(polls < 40, "{polls} store calls in ten minutes of outage");
+    let notices = setup.store_notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        matches!(
+            &notices[0],
+            Notice::StoreFailed { operation, delivery_id: None, error, .. }
+                if operation.as_str() == "claim" && error.contains("claim_due failed")
+        ),
+        "{notices:?}"
+    );
+
+    store.fail("*", 0);
+    let failed = store.calls("claim_due") + store.calls("next_due");
+    let id = setup.send().await;
+    eventually("delivered once the store is back", 31 * SECOND, || async {
+        setup.detail(&id).await.delivery.status == DeliveryStatus::Delivered
+    })
+    .await;
+    let notices = setup.store_notices();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(
+        matches!(
+            &notices[1],
+            Notice::StoreRecovered { operation, failures }
+                if operation.as_str() == "claim" && *failures == failed as u64
+        ),
+        "{notices:?}"
+    );
+    handle.shutdown(SECOND).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_attempt_record_is_retried_before_it_is_given_up() {
+    let store = Arc::new(Flaky::default());
+    let transport = Scripted::always(200);
+    let setup = Setup::custom(store.clone(), transport.clone(), |_| {}).await;
+    setup.endpoint("https://receiver.example/hooks").await;
+    let id = setup.send().await;
+
+    store.fail("finish_attempt", 2);
+    assert_eq!(setup.round().await, 1);
+    let detail = setup.detail(&id).await;
+    assert_eq!(detail.delivery.status, DeliveryStatus::Delivered);
+    assert_eq!(detail.attempt_log.len(), 1, "recorded on the third try");
+    assert_eq!(store.calls("finish_attempt"), 3);
+    assert_eq!(transport.requests.lock().unwrap().len(), 1);
+    assert!(
+        setup.store_notices().is_empty(),
+        "it was recorded in the end"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_record_given_up_is_reported_and_left_to_the_lease() {
+    let store = Arc::new(Flaky::default());
+    let transport = Scripted::always(200);
+    let setup = Setup::custom(store.clone(), transport.clone(), |_| {}).await;
+    setup.endpoint("https://receiver.example/hooks").await;
+    let id = setup.send().await;
+
+    store.fail("finish_attempt", usize::MAX);
+    assert_eq!(setup.round().await, 1);
+    let tries = store.calls("finish_attempt");
+    assert!((2..=5).contains(&tries), "{tries} tries");
+    let notices = setup.store_notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        matches!(
+            &notices[0],
+            Notice::StoreFailed { operation, delivery_id: Some(failed), .. }
+                if operation.as_str() == "record_attempt" && *failed == id
+        ),
+        "{notices:?}"
+    );
+    assert_eq!(
+        setup.detail(&id).await.delivery.status,
+        DeliveryStatus::Delivering,
+        "still leased"
+    );
+
+    // Once the lease runs out it is attempted again: at least once.
+    store.fail("finish_attempt", 0);
+    setup.clock.advance(61 * SECOND);
+    assert_eq!(setup.round().await, 1);
+    let detail = setup.detail(&id).await;
+    assert_eq!(detail.delivery.status, DeliveryStatus::Delivered);
+    assert_eq!(detail.attempt_log.len(), 1);
+    assert_eq!(transport.requests.lock().unwrap().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_store_failure_in_an_attempt_is_reported() {
+    let store = Arc::new(Flaky::default());
+    let transport = Scripted::always(500);
+    let setup = Setup::custom(store.clone(), transport.clone(), |_| {}).await;
+    setup.endpoint("https://receiver.example/hooks").await;
+    let operation_of = |notice: &Notice| match notice {
+        Notice::StoreFailed {
+            operation,
+            delivery_id,
+            ..
+        } => (operation.as_str(), delivery_id.clone()),
+        other => panic!("{other:?}"),
+    };
+
+    // Reading the endpoint.
+    let id = setup.send().await;
+    store.fail("shared_endpoint", 1);
+    setup.round().await;
+    let notices = setup.store_notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(
+        operation_of(&notices[0]),
+        ("read_endpoint", Some(id.clone()))
+    );
+
+    // Recording how the endpoint fares.
+    setup.clock.advance(61 * SECOND);
+    store.fail("update_endpoint", 1);
+    setup.round().await;
+    let notices = setup.store_notices();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert_eq!(
+        operation_of(&notices[1]),
+        ("update_endpoint", Some(id.clone()))
+    );
+    assert_eq!(setup.detail(&id).await.attempt_log.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_purge_is_reported() {
+    const HOUR: Duration = Duration::from_secs(3600);
+    let store = Arc::new(Flaky::default());
+    let transport = Scripted::always(200);
+    let setup = Setup::custom(store.clone(), transport, |c| {
+        c.keep_history = Some(HOUR);
+        c.purge_interval = HOUR;
+    })
+    .await;
+    store.fail("purge_finished", 1);
+    let handle = setup.dispatcher.spawn();
+    tokio::time::sleep(HOUR / 2).await;
+    let notices = setup.store_notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        matches!(&notices[0], Notice::StoreFailed { operation, .. } if operation.as_str() == "purge"),
+        "{notices:?}"
+    );
+    handle.shutdown(SECOND).await;
+}
+
+// ------------------------------------------------ a backlog at its cap
+
+#[tokio::test(start_paused = true)]
+async fn a_backlog_at_its_endpoint_cap_neither_stalls_the_runtime_nor_starves_others() {
+    const BACKLOG: usize = 20_000;
+    let stall = Arc::new(tokio::sync::Semaphore::new(0));
+    let capped = Arc::new(Scripted {
+        fallback: Mutex::new(200),
+        hold: Some(stall.clone()),
+        ..Scripted::default()
+    });
+    let healthy = Scripted::always(200);
+    let (capped_url, healthy_url) = ("https://capped.example/hooks", "https://ok.example/hooks");
+    let routed = Routed::new([(capped_url, &capped), (healthy_url, &healthy)]);
+    let store = Arc::new(Flaky::default());
+    let setup = Setup::custom(store.clone(), routed, |c| c.per_endpoint_concurrency = 1).await;
+    setup.endpoint(capped_url).await;
+    let other = setup.other_endpoint(healthy_url).await;
+    for _ in 0..BACKLOG {
+        setup
+            .webhooks
+            .send(&setup.tenant, "invoice.paid", "{}")
+            .await
+            .unwrap();
+    }
+    setup
+        .webhooks
+        .send(&other, "invoice.paid", "{}")
+        .await
+        .unwrap();
+
+    let handle = setup.dispatcher.spawn();
+    // This task gets a turn every time the runtime's one thread comes back
+    // to it; count the store calls the dispatcher makes in between.
+    let (mut turns, mut longest, mut last) = (0usize, 0, store.total_calls());
+    while healthy.requests.lock().unwrap().is_empty() {
+        tokio::task::yield_now().await;
+        let calls = store.total_calls();
+        longest = longest.max(calls - last);
+        last = calls;
+        turns += 1;
+        assert!(turns < 100_000, "the healthy delivery never came");
+    }
+    assert!(
+        longest < 1_000,
+        "{longest} store calls without giving the runtime back"
+    );
+    // Put off, a delivery is not claimed again at once: one pass over the
+    // backlog reaches the other tenant's delivery.
+    let claimed = store.claimed.load(Ordering::SeqCst);
+    assert!(claimed <= BACKLOG + 1, "{claimed} claims");
+    assert_eq!(capped.in_flight.lock().unwrap().0, 1, "one stalled attempt");
+    handle.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn an_absurd_concurrency_is_refused_rather_than_panicking() {
+    let setup = Setup::with_transport(Scripted::always(204)).await;
+    for concurrency in [usize::MAX, usize::MAX >> 3, 1 << 20] {
+        let built = Dispatcher::builder(setup.webhooks.clone())
+            .transport(Scripted::always(204))
+            .configure(|c| c.concurrency = concurrency)
+            .build();
+        assert!(
+            matches!(&built, Err(hookshot::Error::InvalidInput { field, .. }) if field == "concurrency"),
+            "{concurrency}: {built:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn zero_waits_that_would_spin_are_refused() {
+    // A delivery put off for a busy endpoint would be due again at once,
+    // and its worker's next claim would take it straight back; an idle
+    // dispatcher would ask the store for work without pause.
+    let setup = Setup::with_transport(Scripted::always(204)).await;
+    let zero_busy_delay = |c: &mut DispatcherConfig| c.endpoint_busy_delay = Duration::ZERO;
+    let zero_poll = |c: &mut DispatcherConfig| c.poll_interval = Duration::ZERO;
+    for (field, change) in [
+        (
+            "endpoint_busy_delay",
+            &zero_busy_delay as &dyn Fn(&mut DispatcherConfig),
+        ),
+        ("poll_interval", &zero_poll),
+    ] {
+        let built = Dispatcher::builder(setup.webhooks.clone())
+            .transport(Scripted::always(204))
+            .configure(change)
+            .build();
+        assert!(
+            matches!(&built, Err(hookshot::Error::InvalidInput { field: f, .. }) if f == field),
+            "{built:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_claim_is_a_store_failure_and_the_dispatcher_goes_on() {
+    let store = Arc::new(Flaky::default());
+    let transport = Scripted::always(200);
+    let setup = Setup::custom(store.clone(), transport.clone(), |_| {}).await;
+    setup.endpoint("https://receiver.example/hooks").await;
+    store.panic("claim_due", 1);
+    let handle = setup.dispatcher.spawn();
+    let id = setup.send().await;
+    eventually("delivered after the panic", 10 * SECOND, || async {
+        setup.detail(&id).await.delivery.status == DeliveryStatus::Delivered
+    })
+    .await;
+    let notices = setup.store_notices();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(
+        matches!(&notices[0], Notice::StoreFailed { error, .. } if error.contains("panicked")),
+        "{notices:?}"
+    );
+    assert!(
+        matches!(&notices[1], Notice::StoreRecovered { failures: 1, .. }),
+        "{notices:?}"
+    );
+    handle.shutdown(SECOND).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_after_the_attempt_was_recorded_records_nothing_twice() {
+    let store = Arc::new(Flaky::default());
+    let transport = Scripted::always(200);
+    let setup = Setup::custom(store.clone(), transport.clone(), |c| c.concurrency = 1).await;
+    setup.endpoint("https://receiver.example/hooks").await;
+    // Recording when the endpoint was last tried comes after the attempt's
+    // own record.
+    store.panic("update_endpoint", 1);
+    let first = setup.send().await;
+    let handle = setup.dispatcher.spawn();
+    eventually("the first delivered", 10 * SECOND, || async {
+        setup.detail(&first).await.delivery.status == DeliveryStatus::Delivered
+    })
+    .await;
+    let second = setup.send().await;
+    eventually(
+        "the second delivered by the same worker",
+        10 * SECOND,
+        || async { setup.detail(&second).await.delivery.status == DeliveryStatus::Delivered },
+    )
+    .await;
+    let log = setup.detail(&first).await.attempt_log;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].outcome.status(), Some(200));
+    handle.shutdown(SECOND).await;
+}
+
+/// Panics at every notice.
+#[derive(Debug)]
+struct PanickingObserver;
+
+#[async_trait]
+impl Observer for PanickingObserver {
+    async fn notice(&self, notice: Notice) {
+        panic!("the observer broke at {notice:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_observer_stops_nothing() {
+    let transport = Scripted::always(410);
+    let mut setup = Setup::with_transport(transport.clone()).await;
+    setup.dispatcher = Dispatcher::builder(setup.webhooks.clone())
+        .transport(transport.clone())
+        .observer(Arc::new(PanickingObserver))
+        .configure(|c| c.concurrency = 1)
+        .build()
+        .unwrap();
+    let (gone, _) = setup.endpoint("https://gone.example/hooks").await;
+    let first = setup.send().await;
+    let handle = setup.dispatcher.spawn();
+    eventually("the endpoint disabled", 10 * SECOND, || async {
+        setup.detail(&first).await.delivery.status == DeliveryStatus::Failed
+    })
+    .await;
+    let endpoint = setup.webhooks.endpoint(&setup.tenant, &gone).await.unwrap();
+    assert!(matches!(endpoint.status, EndpointStatus::Disabled { .. }));
+    assert_eq!(setup.detail(&first).await.attempt_log.len(), 1);
+
+    transport.set_fallback(200);
+    setup.endpoint("https://receiver.example/hooks").await;
+    let second = setup.send().await;
+    eventually(
+        "a later delivery by the same worker",
+        10 * SECOND,
+        || async { setup.detail(&second).await.delivery.status == DeliveryStatus::Delivered },
+    )
+    .await;
+    handle.shutdown(SECOND).await;
 }

@@ -1,6 +1,7 @@
 //! Putting a dispatcher together: its collaborators, settings and name.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use tokio::sync::Notify;
 
@@ -50,8 +51,8 @@ impl DispatcherBuilder {
         self
     }
 
-    /// Tells `observer` about exhausted deliveries and disabled or recovered
-    /// endpoints.
+    /// Tells `observer` about exhausted deliveries, disabled or recovered
+    /// endpoints, and store failures.
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = observer;
         self
@@ -88,8 +89,10 @@ impl DispatcherBuilder {
     /// Checks the settings.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a zero concurrency, a lease shorter than
-    /// the longest attempt, or a zero purge interval with history to purge;
+    /// [`Error::InvalidInput`] for a zero concurrency or one past
+    /// [`DispatcherConfig::MAX_CONCURRENCY`], a lease shorter than
+    /// the longest attempt, a zero poll interval or endpoint busy delay,
+    /// or a zero purge interval with history to purge;
     /// [`Error::Backend`] if the default transport cannot be built, or if
     /// the operating system cannot supply the randomness of a default
     /// worker id.
@@ -120,6 +123,7 @@ impl DispatcherBuilder {
                 rate_limits: RateLimits::default(),
                 wake: Arc::new(Notify::new()),
                 worker_id,
+                claim_failures: AtomicU64::new(0),
                 config,
             }),
         })

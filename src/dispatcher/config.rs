@@ -9,7 +9,8 @@ use crate::retry::RetrySchedule;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct DispatcherConfig {
-    /// Attempts in flight at once in this dispatcher, at most.
+    /// Attempts in flight at once in this dispatcher, at most: 1 to
+    /// [`DispatcherConfig::MAX_CONCURRENCY`].
     pub concurrency: usize,
     /// Attempts in flight at once to one endpoint, at most, so one slow
     /// endpoint cannot take every worker.
@@ -18,7 +19,11 @@ pub struct DispatcherConfig {
     /// (the longest endpoint timeout is 30 s).
     pub lease: Duration,
     /// How often to look for due work when nothing wakes the dispatcher
-    /// sooner: other processes may have queued some.
+    /// sooner: other processes may have queued some. Longer than zero.
+    ///
+    /// While the store fails, the dispatcher looks less and less often:
+    /// after this interval (at least 100 ms) at first, doubling with each
+    /// failure up to every 30 s (or this interval, if longer).
     pub poll_interval: Duration,
     /// When to retry failed attempts.
     pub retry_schedule: RetrySchedule,
@@ -28,7 +33,8 @@ pub struct DispatcherConfig {
     /// disabled.
     pub auto_disable_after: Duration,
     /// How long to put off a delivery whose endpoint already has
-    /// `per_endpoint_concurrency` attempts in flight.
+    /// `per_endpoint_concurrency` attempts in flight. Longer than zero: a
+    /// delivery put off until now would be claimed straight back.
     pub endpoint_busy_delay: Duration,
     /// How long finished history is kept: while it runs, the dispatcher
     /// purges delivered and failed deliveries (with their attempts), events
@@ -59,17 +65,40 @@ impl Default for DispatcherConfig {
 }
 
 impl DispatcherConfig {
-    /// Refuses settings the dispatcher cannot run with: a zero concurrency,
-    /// a lease that could run out mid-attempt (so the delivery would be sent
-    /// twice at once), or a zero purge interval with history to purge.
+    /// The most workers a dispatcher runs. Each is a task, with a slot to
+    /// track its attempt in, started when the dispatcher is.
+    pub const MAX_CONCURRENCY: usize = 65_536;
+
+    /// Refuses settings the dispatcher cannot run with: a zero concurrency
+    /// or one past [`Self::MAX_CONCURRENCY`], a lease that could run out
+    /// mid-attempt (so the delivery would be sent twice at once), a zero
+    /// poll interval (an idle dispatcher would ask the store for work
+    /// without pause), a zero endpoint busy delay (its workers would claim
+    /// the same busy endpoint's deliveries over and over), or a zero purge
+    /// interval with history to purge.
     pub(super) fn validate(&self) -> Result<(), Error> {
         if self.concurrency == 0 || self.per_endpoint_concurrency == 0 {
             return Err(Error::invalid("concurrency", "must be at least 1"));
+        }
+        if self.concurrency > Self::MAX_CONCURRENCY {
+            return Err(Error::invalid(
+                "concurrency",
+                format!("must be at most {}", Self::MAX_CONCURRENCY),
+            ));
         }
         if self.lease <= Duration::from_secs(30) {
             return Err(Error::invalid(
                 "lease",
                 "must be longer than the longest attempt (30 s)",
+            ));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(Error::invalid("poll_interval", "must be longer than zero"));
+        }
+        if self.endpoint_busy_delay.is_zero() {
+            return Err(Error::invalid(
+                "endpoint_busy_delay",
+                "must be longer than zero",
             ));
         }
         if self.keep_history.is_some() && self.purge_interval.is_zero() {

@@ -13,6 +13,7 @@ use super::Dispatcher;
 /// zero deadline would: attempts in flight are cut off and their
 /// deliveries given back, due again at once.
 #[derive(Debug)]
+#[must_use = "dropping the handle stops the dispatcher"]
 pub struct DispatcherHandle {
     stop: watch::Sender<Option<Duration>>,
     task: tokio::task::JoinHandle<()>,

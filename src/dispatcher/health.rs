@@ -6,18 +6,21 @@ use std::time::Duration;
 
 use super::Inner;
 use crate::clock::Timestamp;
-use crate::id::EndpointId;
+use crate::error::Error;
+use crate::id::{DeliveryId, EndpointId};
 use crate::model::{EndpointStatus, StoredEndpoint, TenantId};
-use crate::observer::Notice;
+use crate::observer::{Notice, StoreOperation};
 
 impl Inner {
-    /// Records when the endpoint was last tried and how long it has been
-    /// failing; disables it once it has failed for the whole window.
+    /// Records when the endpoint was last tried (by the attempt at
+    /// `delivery_id`) and how long it has been failing; disables it once it
+    /// has failed for the whole window.
     pub(super) async fn track_health(
         &self,
         before: &StoredEndpoint,
         success: bool,
         started_at: Timestamp,
+        delivery_id: &DeliveryId,
     ) {
         // A healthy endpoint tried again within a second changes nothing
         // worth a store write: `last_triggered_at` is kept to the second.
@@ -45,43 +48,48 @@ impl Inner {
             Ok(())
         };
         let endpoint = &before.endpoint;
-        let Ok(after) = self
+        let after = match self
             .store
             .update_endpoint(&endpoint.tenant, &endpoint.id, &change)
             .await
-        else {
-            return;
+        {
+            Ok(after) => after,
+            Err(error) => {
+                self.endpoint_update_failed(&error, delivery_id).await;
+                return;
+            }
         };
         if before.failing_since.is_some() && after.failing_since.is_none() {
-            self.observer
-                .notice(Notice::EndpointRecovered {
-                    tenant: endpoint.tenant.clone(),
-                    endpoint_id: endpoint.id.clone(),
-                })
-                .await;
+            self.notify(Notice::EndpointRecovered {
+                tenant: endpoint.tenant.clone(),
+                endpoint_id: endpoint.id.clone(),
+            })
+            .await;
         }
         if let (true, EndpointStatus::Disabled { reason, .. }) =
             (endpoint.is_active(), &after.endpoint.status)
         {
-            self.end_queue(&endpoint.tenant, &endpoint.id, reason).await;
-            self.observer
-                .notice(Notice::EndpointDisabled {
-                    tenant: endpoint.tenant.clone(),
-                    endpoint_id: endpoint.id.clone(),
-                    reason: reason.clone(),
-                })
+            self.end_queue(&endpoint.tenant, &endpoint.id, reason, delivery_id)
                 .await;
+            self.notify(Notice::EndpointDisabled {
+                tenant: endpoint.tenant.clone(),
+                endpoint_id: endpoint.id.clone(),
+                reason: reason.clone(),
+            })
+            .await;
         }
     }
 
-    /// Disables an endpoint because of its answer to the attempt started
-    /// at `tried_at`, ends its queued deliveries and says so.
+    /// Disables an endpoint because of its answer to the attempt (at
+    /// `delivery_id`) started at `tried_at`, ends its queued deliveries and
+    /// says so.
     pub(super) async fn disable(
         &self,
         tenant: TenantId,
         endpoint_id: EndpointId,
         reason: String,
         tried_at: Timestamp,
+        delivery_id: &DeliveryId,
     ) {
         let now = self.clock.now();
         let status_reason = reason.clone();
@@ -94,27 +102,45 @@ impl Inner {
             stored.endpoint.updated_at = now;
             Ok(())
         };
-        if self
+        let updated = self
             .store
             .update_endpoint(&tenant, &endpoint_id, &change)
-            .await
-            .is_err()
-        {
+            .await;
+        if let Err(error) = updated {
+            self.endpoint_update_failed(&error, delivery_id).await;
             return;
         }
-        self.end_queue(&tenant, &endpoint_id, &reason).await;
-        self.observer
-            .notice(Notice::EndpointDisabled {
-                tenant,
-                endpoint_id,
-                reason,
-            })
+        self.end_queue(&tenant, &endpoint_id, &reason, delivery_id)
             .await;
+        self.notify(Notice::EndpointDisabled {
+            tenant,
+            endpoint_id,
+            reason,
+        })
+        .await;
     }
 
-    async fn end_queue(&self, tenant: &TenantId, endpoint_id: &EndpointId, reason: &str) {
+    async fn end_queue(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+        reason: &str,
+        delivery_id: &DeliveryId,
+    ) {
         let reason = format!("endpoint disabled: {reason}");
         // On failure the deliveries stay queued and end when next claimed.
-        let _ = self.store.fail_queued(tenant, endpoint_id, &reason).await;
+        if let Err(error) = self.store.fail_queued(tenant, endpoint_id, &reason).await {
+            self.store_failed(StoreOperation::EndQueue, Some(delivery_id), &error)
+                .await;
+        }
+    }
+
+    /// Reports a failed change to an endpoint, unless it failed only
+    /// because the endpoint was deleted meanwhile.
+    async fn endpoint_update_failed(&self, error: &Error, delivery_id: &DeliveryId) {
+        if !matches!(error, Error::NotFound { .. }) {
+            self.store_failed(StoreOperation::UpdateEndpoint, Some(delivery_id), error)
+                .await;
+        }
     }
 }

@@ -13,13 +13,24 @@
 //! its endpoint's health in `health`, the signed request in `request`, and
 //! [`Dispatcher::ping`] in `ping`. Beside them: turning a result into a
 //! verdict (`outcome`), the workers' pool (`pool`), per-endpoint limits
-//! (`rate`, `slots`) and history purging (`retention`).
+//! (`rate`, `slots`) and history purging (`retention`). Keeping failures
+//! from stopping it: store failures reported and retried (`outage`), and
+//! panics caught (`unwind`).
+//!
+//! Nothing a collaborator does stops the dispatcher. A failed store call is
+//! reported to the [`Observer`] as a
+//! [`Notice::StoreFailed`](crate::observer::Notice::StoreFailed) and
+//! retried or left to the lease; a panic in an attempt (in the transport,
+//! the store, the observer or hookshot itself) is recorded as a failed
+//! attempt of kind `internal` and retried on schedule, and its worker goes
+//! on.
 
 mod attempt;
 mod builder;
 mod config;
 mod handle;
 mod health;
+mod outage;
 mod outcome;
 mod ping;
 mod pool;
@@ -28,7 +39,9 @@ mod request;
 mod retention;
 mod run;
 mod slots;
+mod unwind;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
@@ -74,6 +87,9 @@ struct Inner {
     rate_limits: RateLimits,
     wake: Arc<Notify>,
     worker_id: String,
+    /// Claims failed in a row: while not zero, the store is down and the
+    /// claiming loop backs off.
+    claim_failures: AtomicU64,
 }
 
 impl Dispatcher {

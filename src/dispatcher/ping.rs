@@ -73,7 +73,7 @@ impl Inner {
             Err(e) => Err(e),
         };
         let latency = started.elapsed();
-        let (outcome, _) = outcome::record(result, now);
+        let (outcome, _) = outcome::record(&result, now);
         let (status, error) = match outcome {
             AttemptOutcome::Response { status, .. } => (Some(status), None),
             AttemptOutcome::Error { message, .. } => (None, Some(message)),

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::clock::Timestamp;
-use crate::model::{Event, StoredEndpoint};
+use crate::model::{EndpointLimits, Event, StoredEndpoint};
 use crate::signature;
 use crate::transport::{TransportError, WebhookRequest};
 
@@ -20,6 +20,12 @@ pub(super) fn request(
 ) -> Result<WebhookRequest, TransportError> {
     let endpoint = &stored.endpoint;
     let invalid = |what: &str| TransportError::InvalidRequest(what.to_owned());
+    // Creating and updating endpoints keeps them to a few dozen headers, but
+    // the endpoint comes from the store, and a `HeaderMap` panics past
+    // 32,768 entries.
+    if endpoint.headers.len() > EndpointLimits::HEADERS {
+        return Err(invalid("more custom headers than an endpoint may have"));
+    }
     // Room for the transport's own headers (user agent, accept) too.
     let mut headers = HeaderMap::with_capacity(endpoint.headers.len() + 6);
     for (name, value) in &endpoint.headers {
@@ -96,5 +102,54 @@ struct SharedBody(Arc<str>);
 impl AsRef<[u8]> for SharedBody {
     fn as_ref(&self) -> &[u8] {
         self.0.as_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SigningSecret;
+    use crate::model::{Endpoint, EndpointSecrets, TenantId};
+
+    fn endpoint_with_headers(count: usize) -> StoredEndpoint {
+        let now = Timestamp::from_unix_millis(1_700_000_000_000);
+        let tenant = TenantId::new("acme").unwrap();
+        let id = "ep_00000000000000000000000001".parse().unwrap();
+        let mut endpoint = Endpoint::new(id, tenant, "https://receiver.example/hooks", now);
+        endpoint.headers = (0..count)
+            .map(|n| (format!("x-custom-{n}"), "1".to_owned()))
+            .collect();
+        StoredEndpoint::new(
+            endpoint,
+            EndpointSecrets::new(SigningSecret::generate().unwrap()),
+        )
+    }
+
+    fn event() -> Event {
+        let now = Timestamp::from_unix_millis(1_700_000_000_000);
+        let tenant = TenantId::new("acme").unwrap();
+        let id = "msg_00000000000000000000000001".parse().unwrap();
+        Event::new(id, tenant, "invoice.paid", "{}", now)
+    }
+
+    #[test]
+    fn custom_headers_go_out_with_the_signature() {
+        let now = Timestamp::from_unix_millis(1_700_000_000_000);
+        let request = request(&endpoint_with_headers(3), &event(), now).unwrap();
+        assert_eq!(request.headers["x-custom-2"], "1");
+        assert!(request.headers.contains_key(signature::WEBHOOK_SIGNATURE));
+    }
+
+    #[test]
+    fn more_headers_than_an_endpoint_may_have_is_an_invalid_request() {
+        // Validation keeps endpoints to a few dozen headers; a store can
+        // still hand back more, and a `HeaderMap` panics past 32,768.
+        let now = Timestamp::from_unix_millis(1_700_000_000_000);
+        let stored = endpoint_with_headers(40_000);
+        let refused = request(&stored, &event(), now);
+        assert!(
+            matches!(refused, Err(TransportError::InvalidRequest(_))),
+            "{refused:?}"
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::attempt::Attempted;
 use super::pool::{Handoff, Pool};
 use super::{Dispatcher, Inner, retention};
 use crate::error::Error;
@@ -17,15 +18,22 @@ impl Dispatcher {
     /// attempts: one round of the worker pool, for tests and for callers
     /// that drive delivery themselves. Returns how many were claimed.
     ///
+    /// A panic in an attempt is a failed attempt, as in a running
+    /// dispatcher, and store failures are reported to the observer just
+    /// the same.
+    ///
     /// # Errors
-    /// [`Error::Backend`] if the store fails to hand out work.
+    /// [`Error::Backend`] if the store fails to hand out work (reported to
+    /// the observer too, as the start of an outage).
     pub async fn deliver_due(&self) -> Result<usize, Error> {
         let claims = self.inner.claim(self.inner.config.concurrency).await?;
         let claimed = claims.len();
         let mut attempts = JoinSet::new();
         for claim in claims {
             let inner = Arc::clone(&self.inner);
-            attempts.spawn(async move { inner.attempt(claim).await });
+            attempts.spawn(async move {
+                inner.attempt(&claim).await;
+            });
         }
         while attempts.join_next().await.is_some() {}
         Ok(claimed)
@@ -36,14 +44,10 @@ impl Inner {
     /// The claiming loop: hands due deliveries to idle workers, sleeps
     /// while none are due, and shuts the workers down when told to.
     pub(super) async fn run(self: Arc<Self>, mut stop: watch::Receiver<Option<Duration>>) {
-        let purging = self.config.keep_history.map(|keep| {
-            retention::spawn(
-                Arc::clone(&self.store),
-                Arc::clone(&self.clock),
-                keep,
-                self.config.purge_interval,
-            )
-        });
+        let purging = self
+            .config
+            .keep_history
+            .map(|keep| retention::spawn(Arc::clone(&self), keep, self.config.purge_interval));
         let pool = Arc::new(Pool::new(self.config.concurrency));
         let mut workers = JoinSet::new();
         for index in 0..self.config.concurrency {
@@ -65,10 +69,19 @@ impl Inner {
                 }
                 continue;
             }
-            let wait = self.idle_wait().await;
+            if let Some(wait) = self.idle_wait().await {
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            // The store is failing. Sends do not cut this wait short: were
+            // the store to fail claims only, every send would make one more.
+            let backoff = self.claim_backoff().unwrap_or(self.config.poll_interval);
             tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep(backoff) => {}
                 _ = stop.changed() => {}
             }
         }
@@ -84,8 +97,8 @@ impl Inner {
 
     /// Claims a due delivery for every idle worker and hands them out.
     /// Returns whether every idle worker got one, so more may be due; a
-    /// failing store is retried at the next wake-up, and leases keep
-    /// anything claimed safe meanwhile.
+    /// failing store is retried after a backoff, and leases keep anything
+    /// claimed safe meanwhile.
     async fn hand_out(&self, pool: &Pool) -> bool {
         let idle = pool.idle();
         if idle == 0 {
@@ -98,7 +111,7 @@ impl Inner {
         for claim in claims {
             // Only this loop makes workers busy, so every claim finds one.
             if let Err(lease) = pool.hand(claim) {
-                let _ = self.store.release(&lease, self.clock.now()).await;
+                self.release(&lease, self.clock.now()).await;
             }
         }
         filled
@@ -110,10 +123,22 @@ impl Inner {
         while let Some(Handoff { mut claim, busy }) = pool.next().await {
             loop {
                 pool.track(index, Some(&claim.lease));
-                self.attempt(claim).await;
+                let attempted = self.attempt(&claim).await;
                 pool.track(index, None);
                 if pool.is_stopping() {
                     break;
+                }
+                match attempted {
+                    // Putting a delivery off may take store calls that all
+                    // return at once (`MemoryStore` never waits), and the
+                    // next claim may be put off too: a backlog for a busy
+                    // endpoint would hold the thread for as long as it
+                    // lasts. Give the runtime back first.
+                    Attempted::PutOff => tokio::task::yield_now().await,
+                    // So could a transport that answers at once (a test
+                    // double): give it back whenever the task's budget
+                    // runs out, which costs next to nothing until it does.
+                    Attempted::Made => tokio::task::consume_budget().await,
                 }
                 match self.claim(1).await.map(|mut claims| claims.pop()) {
                     Ok(Some(next)) => claim = next,
@@ -138,26 +163,47 @@ impl Inner {
         for lease in pool.unfinished(&self.worker_id) {
             // If this fails the lease simply runs out and the delivery is
             // claimed again then: at least once either way.
-            let _ = self.store.release(&lease, now).await;
+            self.release(&lease, now).await;
         }
     }
 
     /// How long to sleep when idle: until the next delivery is due, but no
     /// longer than the poll interval, since other processes may queue work.
-    async fn idle_wait(&self) -> Duration {
+    /// `None` while the store fails, to back off instead.
+    async fn idle_wait(&self) -> Option<Duration> {
+        if self.claim_backoff().is_some() {
+            return None;
+        }
         let poll = self.config.poll_interval;
-        match self.store.next_due().await {
-            Ok(Some(at)) => at.duration_since(self.clock.now()).min(poll),
-            _ => poll,
+        match self.store_call(self.store.next_due()).await {
+            Ok(next) => {
+                self.claims_answered().await;
+                let until = next.map(|at| at.duration_since(self.clock.now()));
+                Some(until.map_or(poll, |until| until.min(poll)))
+            }
+            Err(error) => {
+                self.claim_failed(&error).await;
+                None
+            }
         }
     }
 
-    /// Leases up to `limit` due deliveries to this dispatcher.
+    /// Leases up to `limit` due deliveries to this dispatcher. A failure is
+    /// reported when it starts an outage, and the outage's end when it
+    /// ends one.
     async fn claim(&self, limit: usize) -> Result<Vec<Claim>, Error> {
         let now = self.clock.now();
         let lease_until = now.saturating_add(self.config.lease);
-        self.store
-            .claim_due(&self.worker_id, now, lease_until, limit)
-            .await
+        let claimed = self
+            .store_call(
+                self.store
+                    .claim_due(&self.worker_id, now, lease_until, limit),
+            )
+            .await;
+        match &claimed {
+            Ok(_) => self.claims_answered().await,
+            Err(error) => self.claim_failed(error).await,
+        }
+        claimed
     }
 }
