@@ -198,7 +198,10 @@ pub enum AttemptOutcome {
     },
     /// No answer: a timeout, a refused connection, a blocked destination…
     Error {
-        /// A stable snake_case name, such as `timeout` or `blocked`.
+        /// A stable snake_case name: `timeout`, `dns`, `connect`, `tls`,
+        /// `blocked` (the SSRF guard), `invalid_request`, `other`, or
+        /// `internal` when the attempt panicked inside hookshot or a
+        /// transport of yours.
         kind: String,
         /// What happened, in words.
         message: String,
