@@ -308,7 +308,8 @@ pub struct DeliveryFilter {
     /// Only deliveries to this endpoint.
     #[serde(default)]
     pub endpoint_id: Option<EndpointId>,
-    /// Only deliveries of this event type.
+    /// Only deliveries of this event type: an event-type name, or the
+    /// listing is refused.
     #[serde(default)]
     pub event_type: Option<String>,
     /// Only deliveries created at or after this time.
