@@ -233,6 +233,7 @@ macro_rules! __conformance_cases {
                 release_puts_delivery_back
                 next_due_tracks_queue_and_leases
                 backend_enqueue_is_all_or_nothing
+                finish_attempt_records_text_with_nul
                 // history.rs
                 delivery_pages_walk_forward_and_back
                 delivery_listing_applies_filters
