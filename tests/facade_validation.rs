@@ -12,7 +12,7 @@ use std::time::Duration;
 use hookshot::clock::{ManualClock, Timestamp};
 use hookshot::model::{
     CreatedEndpoint, DeliveryFilter, Endpoint, EndpointFilter, EventType, NewEndpoint, PageRequest,
-    TenantId, UpdateEndpoint,
+    Payload, TenantId, UpdateEndpoint,
 };
 use hookshot::store::{MemoryStore, Store};
 use hookshot::{
@@ -564,4 +564,253 @@ async fn listing_limits_outside_1_to_250_rejected() {
             .await;
         assert_invalid(result, "limit", &format!("deliveries, limit {limit}"));
     }
+}
+
+/// `depth` arrays, one inside the next, as JSON text: `[[…]]`.
+fn nested_text(depth: usize) -> String {
+    format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+/// `depth` arrays, one inside the next, as a value. Built in a loop, not by
+/// recursion; dropping it is recursive, so a test drops only shallow ones
+/// itself.
+fn nested_value(depth: usize) -> serde_json::Value {
+    let mut value = serde_json::Value::Null;
+    for _ in 0..depth {
+        value = serde_json::Value::Array(vec![value]);
+    }
+    value
+}
+
+/// Payloads nested deeper than `Payload::MAX_DEPTH` are refused as text
+/// and as values, storing nothing, however deep (a value 100,000 deep is
+/// neither serialised nor dropped by recursion); at the limit they are
+/// sent, and the body as delivered, envelope and all, parses with
+/// serde_json's default recursion limit. Brackets inside strings are text.
+#[tokio::test]
+async fn payloads_nested_too_deep_are_refused() {
+    let f = Facade::new().await;
+    f.create(endpoint_request(1)).await;
+    let send = |payload: Payload| f.webhooks.send(&f.tenant, "invoice.paid", payload);
+    for depth in [Payload::MAX_DEPTH + 1, 100_000] {
+        let text = send(Payload::from(nested_text(depth))).await;
+        assert_invalid(text, "payload", &format!("text nested {depth} deep"));
+        f.assert_nothing_queued("a deep text payload").await;
+        let value = send(Payload::from(nested_value(depth))).await;
+        assert_invalid(value, "payload", &format!("a value nested {depth} deep"));
+        f.assert_nothing_queued("a deep value payload").await;
+    }
+
+    // Refused for its key before the payload is looked at: let go of all
+    // the same.
+    let bad_key = SendOptions::new().idempotency_key("");
+    let deep = Payload::from(nested_value(100_000));
+    let result = f
+        .webhooks
+        .send_with(&f.tenant, "invoice.paid", deep, bad_key)
+        .await;
+    assert_invalid(result, "idempotency_key", "a deep value with a bad key");
+
+    let in_strings = format!(r#"["{0}", "\"{0}", {{"{0}": 1}}]"#, "[{".repeat(500));
+    let at_limit = [
+        Payload::from(nested_text(Payload::MAX_DEPTH)),
+        Payload::from(nested_value(Payload::MAX_DEPTH)),
+        Payload::from(in_strings),
+    ];
+    for payload in at_limit {
+        let sent = send(payload).await.expect("a payload at the depth limit");
+        let event = f.webhooks.event(&f.tenant, &sent.event_id).await.unwrap();
+        let parsed = serde_json::from_str::<serde_json::Value>(event.body());
+        assert!(parsed.is_ok(), "the body does not parse: {parsed:?}");
+    }
+}
+
+/// Outside text that tries to forge a line in a log.
+const FORGED: &str = "x\r\nInjected: 1";
+
+/// `result` is `InvalidInput` whose message, field and reason hold no raw
+/// line break or other control character, and not the forged line's text
+/// when `echo` is false (a header value is never repeated).
+#[track_caller]
+fn assert_no_forged_line<T: fmt::Debug>(result: Result<T, Error>, what: &str, echo: bool) {
+    let err = match result {
+        Err(err @ Error::InvalidInput { .. }) => err,
+        other => panic!("{what}: expected InvalidInput, got {other:?}"),
+    };
+    let message = err.to_string();
+    assert!(
+        !message.chars().any(char::is_control),
+        "{what}: a control character in {message:?}"
+    );
+    if !echo {
+        assert!(
+            !message.contains("Injected"),
+            "{what}: echoed in {message:?}"
+        );
+    }
+}
+
+/// No refusal repeats a CR or LF from the input, wherever the input is:
+/// header names and values, metadata keys and values, URLs, names, event
+/// types, filters, cursors, keys, tenants, ids and timestamps.
+#[tokio::test]
+async fn refusals_never_repeat_line_breaks_from_the_input() {
+    let f = Facade::new().await;
+    let id = f.create(endpoint_request(1)).await.endpoint.id;
+    let ok = || NewEndpoint::new("https://example.com/hooks");
+    let creates = [
+        ("header name", ok().header(FORGED, "1"), true),
+        ("header value", ok().header("X-A", FORGED), false),
+        ("metadata key", ok().metadata(FORGED, "1"), true),
+        (
+            "long metadata value under a forged key",
+            ok().metadata(FORGED, "v".repeat(1025)),
+            true,
+        ),
+        (
+            "url",
+            NewEndpoint::new(format!("https://example.com/{FORGED}")),
+            true,
+        ),
+        (
+            "url host",
+            NewEndpoint::new(format!("https://{FORGED}/")),
+            true,
+        ),
+        ("name", ok().name(FORGED), true),
+        ("description", ok().description(FORGED), true),
+        ("event types", ok().event_types([FORGED]), true),
+    ];
+    for (what, new, echo) in creates {
+        let result = f.webhooks.create_endpoint(&f.tenant, new).await;
+        assert_no_forged_line(result, &format!("create: {what}"), echo);
+    }
+    let keyed = CreateOptions::new().idempotency_key(FORGED);
+    let result = f
+        .webhooks
+        .create_endpoint_with(&f.tenant, ok(), keyed)
+        .await;
+    assert_no_forged_line(result, "create: idempotency key", true);
+    let updates = [
+        (
+            "header name",
+            UpdateEndpoint::new().headers(BTreeMap::from([(FORGED.to_owned(), "1".to_owned())])),
+        ),
+        (
+            "metadata key",
+            UpdateEndpoint::new().metadata(BTreeMap::from([(FORGED.to_owned(), "1".to_owned())])),
+        ),
+        ("url", UpdateEndpoint::new().url(FORGED)),
+    ];
+    for (what, update) in updates {
+        let result = f.webhooks.update_endpoint(&f.tenant, &id, update).await;
+        assert_no_forged_line(result, &format!("update: {what}"), true);
+    }
+
+    let result = f.webhooks.send(&f.tenant, FORGED, "{}").await;
+    assert_no_forged_line(result, "send: event type", true);
+    let keyed = SendOptions::new().idempotency_key(FORGED);
+    let result = f
+        .webhooks
+        .send_with(&f.tenant, "invoice.paid", "{}", keyed)
+        .await;
+    assert_no_forged_line(result, "send: idempotency key", true);
+
+    let first = PageRequest::first();
+    let deliveries = DeliveryFilter::new().event_type(FORGED);
+    let result = f
+        .webhooks
+        .list_deliveries(&f.tenant, &deliveries, &first)
+        .await;
+    assert_no_forged_line(result, "delivery filter", true);
+    let endpoints = EndpointFilter::new().event_type(FORGED);
+    let result = f
+        .webhooks
+        .list_endpoints(&f.tenant, &endpoints, &first)
+        .await;
+    assert_no_forged_line(result, "endpoint filter", true);
+    assert_no_forged_line(PageRequest::parse(Some(FORGED), None), "cursor text", true);
+    let encoded = base64_url(&format!("o:{FORGED}"));
+    assert_no_forged_line(
+        PageRequest::parse(Some(&encoded), None),
+        "cursor anchor",
+        true,
+    );
+
+    let entries = [
+        ("group", event_type("invoice.paid").group(FORGED)),
+        ("title", event_type("invoice.paid").title(FORGED)),
+    ];
+    for (what, entry) in entries {
+        let result = f.webhooks.declare_event_types([entry]).await;
+        assert_no_forged_line(result, &format!("catalog: {what}"), true);
+    }
+    assert_no_forged_line(EventType::new(FORGED), "event type name", true);
+    assert_no_forged_line(TenantId::new(FORGED), "tenant", true);
+    assert_no_forged_line(FORGED.parse::<EndpointId>(), "endpoint id", true);
+    assert_no_forged_line(FORGED.parse::<Timestamp>(), "timestamp", true);
+}
+
+/// URL-safe base64 without padding, as cursors are written.
+fn base64_url(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+/// Header values are checked as they are sent: visible ASCII, with spaces
+/// and tabs only between characters. Non-ASCII, control characters and
+/// leading or trailing whitespace are refused, naming the header and never
+/// repeating the value.
+#[tokio::test]
+async fn header_values_must_be_visible_ascii() {
+    let f = Facade::new().await;
+    let ok = || NewEndpoint::new("https://example.com/hooks");
+    for (what, value) in [
+        ("non-ASCII", "caf\u{e9}"),
+        ("a NUL", "a\0b"),
+        ("a line break", "a\nb"),
+        ("a DEL", "a\u{7f}b"),
+        ("a leading space", " ab"),
+        ("a trailing tab", "ab\t"),
+    ] {
+        let result = f
+            .webhooks
+            .create_endpoint(&f.tenant, ok().header("X-Trace", value))
+            .await;
+        let reason = assert_invalid(result, "headers.X-Trace", what);
+        assert!(!reason.contains(value), "{what}: the value in {reason:?}");
+        assert!(f.all_endpoint_ids().await.is_empty(), "{what}: created one");
+    }
+    let fine = "v1 a\tb ~!";
+    let created = f
+        .create(ok().header("X-Trace", fine).header("X-Empty", ""))
+        .await;
+    assert_eq!(
+        created.endpoint.headers["x-trace"], fine,
+        "a value with inner spaces"
+    );
+}
+
+/// An example nested far too deep (100,000 levels) is refused by
+/// `declare_event_types` and by `build`, whatever else is wrong with the
+/// build, and let go of without overflowing the stack; nothing is stored.
+#[tokio::test]
+async fn catalog_refuses_examples_nested_far_too_deep() {
+    let deep = || event_type("shipment.sent").example(nested_value(100_000));
+    let f = Facade::new().await;
+    let before = f.webhooks.event_types(None).await.unwrap();
+    let result = f.webhooks.declare_event_types([deep()]).await;
+    assert_invalid(result, "event_type", "declaring a deep example");
+    assert_eq!(f.webhooks.event_types(None).await.unwrap(), before);
+
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let too_long = MAX_ROTATION_GRACE + SECOND;
+    let built = Webhooks::builder(Arc::clone(&store))
+        .rotation_grace(too_long)
+        .event_type(deep())
+        .build()
+        .await;
+    assert!(built.is_err(), "built with a deep example and a long grace");
+    let stored = store.event_types().await.unwrap();
+    assert!(stored.is_empty(), "a refused build stored {stored:?}");
 }

@@ -37,9 +37,12 @@ mod backend {
     use std::time::Duration;
 
     use hookshot::clock::{Clock, ManualClock, Timestamp};
-    use hookshot::model::{DeliveryFilter, EventType, NewEndpoint, PageRequest, TenantId};
+    use hookshot::model::{
+        Attempt, AttemptOutcome, Delivery, DeliveryFilter, DeliveryStatus, EventType, NewEndpoint,
+        PageRequest, TenantId, Trigger,
+    };
     use hookshot::store::postgres::PostgresStore;
-    use hookshot::store::{DeliveryStore, Store};
+    use hookshot::store::{DeliveryStore, Lease, Store};
     use hookshot::{SendOptions, Webhooks};
 
     use super::{database_url, fresh};
@@ -319,6 +322,81 @@ mod backend {
             sorted.sort();
             assert_eq!(order, sorted, "oldest first within a batch");
         }
+    }
+
+    /// A lease no claim here could have made (its worker holds a NUL, which
+    /// PostgreSQL text cannot) holds nothing, as on any store: recording
+    /// under it answers `false` and releasing it does nothing. Recorded at
+    /// the same time as real attempts, in one batched statement, it fails
+    /// none of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_forged_lease_fails_no_attempt_recorded_with_it() {
+        let store = fresh().await;
+        let clock = Arc::new(ManualClock::new(START));
+        let webhooks = webhooks_over(&store, clock.clone()).await;
+        let tenant = TenantId::new("shop").unwrap();
+        webhooks
+            .create_endpoint(&tenant, NewEndpoint::new("http://127.0.0.1:9/a"))
+            .await
+            .unwrap();
+        for i in 0..13 {
+            clock.advance(Duration::from_millis(1));
+            let body = format!(r#"{{"id":{i}}}"#);
+            webhooks.send(&tenant, "order.placed", body).await.unwrap();
+        }
+        let now = clock.now();
+        let until = now.saturating_add(Duration::from_secs(60));
+        let mut claims = store.claim_due("w1", now, until, 100).await.unwrap();
+        assert_eq!(claims.len(), 13, "claims");
+        let record = |lease: Lease, delivery: &Delivery| {
+            let outcome = AttemptOutcome::Response {
+                status: 200,
+                body: "ok".into(),
+                body_truncated: false,
+            };
+            let attempt = Attempt::new(
+                delivery.id.clone(),
+                1,
+                Trigger::Scheduled,
+                now,
+                Duration::from_millis(5),
+                outcome,
+            );
+            let mut next = delivery.clone();
+            next.status = DeliveryStatus::Delivered;
+            next.attempts = 1;
+            next.scheduled_attempts = 1;
+            next.last_attempt_at = Some(now);
+            next.next_attempt_at = None;
+            next.last_response_status = Some(200);
+            (lease, attempt, next)
+        };
+        // The last claim is left in flight; the forged lease names it.
+        let held = claims.pop().unwrap();
+        let forged = Lease::new(held.delivery.id.clone(), "w1\0", until);
+        let mut finishes: Vec<_> = claims
+            .iter()
+            .map(|c| record(c.lease.clone(), &c.delivery))
+            .collect();
+        finishes.insert(5, record(forged.clone(), &held.delivery));
+        let answers = all_at_once(finishes, |(lease, attempt, next)| {
+            let store = store.clone();
+            async move { store.finish_attempt(&lease, attempt, next).await }
+        })
+        .await;
+        let answers: Vec<String> = answers.iter().map(|a| format!("{a:?}")).collect();
+        let mut expected = vec!["Ok(true)".to_owned(); 12];
+        expected.insert(5, "Ok(false)".to_owned());
+        assert_eq!(answers, expected, "what each recording answered");
+        store
+            .release(&forged, now)
+            .await
+            .expect("releasing the forged lease");
+        let id = &held.delivery.id;
+        let stored = store.delivery(&tenant, id).await.unwrap();
+        assert_eq!(stored, Some(held.delivery.clone()), "still in flight");
+        let attempts = store.attempts(&tenant, id).await.unwrap();
+        assert!(attempts.is_empty(), "attempts at {id}: {attempts:?}");
     }
 }
 

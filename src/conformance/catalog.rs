@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::model::EventType;
+use crate::model::{EventType, Payload};
 use crate::store::Store;
 
-use super::fixtures::event_type;
+use super::fixtures::{assert_invalid, event_type, nested_value};
 use super::harness::Harness;
 const EMPTY_CATALOG: [EventType; 0] = [];
 
@@ -142,5 +142,27 @@ pub async fn catalog_upsert_replaces(store: Arc<dyn Store>) {
         look_up_event_type(&h, "customer.created").await,
         Some(direct),
         "direct upsert"
+    );
+}
+
+/// An example nested [`Payload::MAX_DEPTH`] deep is stored and read back as
+/// declared; one a level deeper is refused, storing nothing, and the catalog
+/// stays readable.
+pub async fn catalog_keeps_examples_nested_to_the_limit(store: Arc<dyn Store>) {
+    let h = Harness::configured(store, |b| b).await;
+    let deepest = event_type("invoice.paid").example(nested_value(Payload::MAX_DEPTH));
+    declare_event_types(&h, vec![deepest.clone()]).await;
+    let declared = vec![deepest.clone()];
+    assert_eq!(catalog_listing(&h, None).await, declared, "the catalog");
+    let found = look_up_event_type(&h, "invoice.paid").await;
+    assert_eq!(found, Some(deepest), "the entry looked up");
+
+    let too_deep = event_type("invoice.voided").example(nested_value(Payload::MAX_DEPTH + 1));
+    let result = h.webhooks.declare_event_types([too_deep]).await;
+    assert_invalid(result, "event_type", "an example nested too deep");
+    assert_eq!(
+        catalog_listing(&h, None).await,
+        declared,
+        "after the refusal"
     );
 }

@@ -132,6 +132,26 @@ pub(super) fn assert_not_found<T: fmt::Debug>(result: Result<T, Error>, what: &s
     }
 }
 
+/// `result` is `InvalidInput` naming `field` or a part of it (`field.…`).
+#[track_caller]
+pub(super) fn assert_invalid<T: fmt::Debug>(result: Result<T, Error>, field: &str, what: &str) {
+    match result {
+        Err(Error::InvalidInput { field: got, .. })
+            if got == field || got.starts_with(&format!("{field}.")) => {}
+        other => panic!("{what}: expected InvalidInput naming {field:?}, got {other:?}"),
+    }
+}
+
+/// `depth` arrays, one inside the next. Built in a loop: dropping one is
+/// recursive, so only depths that are safe to drop are built.
+pub(super) fn nested_value(depth: usize) -> serde_json::Value {
+    let mut value = serde_json::Value::Null;
+    for _ in 0..depth {
+        value = serde_json::Value::Array(vec![value]);
+    }
+    value
+}
+
 #[track_caller]
 pub(super) fn assert_conflict<T: fmt::Debug>(result: Result<T, Error>, what: &str) {
     match result {

@@ -11,7 +11,10 @@
 //! reads the wall clock instead of its arguments fails.
 //!
 //! The facade's own checks of its input, which no backend can change, are
-//! not here: hookshot tests them itself.
+//! not here: hookshot tests them itself. The exception is `input`: outside
+//! text some backend could not hold (a NUL character) must be refused
+//! before the store is called, which only running it over each backend
+//! shows.
 //!
 //! # Core cases and capabilities
 //!
@@ -46,8 +49,8 @@
 //!
 //! Each area has a source file of its own in `src/conformance/`:
 //! `endpoints`, `idempotency`, `pagination`, `tenants`, `subscribers`,
-//! `rotation`, `catalog`, `sending`, `queue`, `history`, `retries`,
-//! `retention` (capability `purge`) and `wake_ups` (capability
+//! `rotation`, `catalog`, `sending`, `queue`, `history`, `retries`, `input`
+//! (outside text no backend can hold), `retention` (capability `purge`) and `wake_ups` (capability
 //! `watch_new_work`). Beside them, `harness` drives the facade over the
 //! store under test, `fixtures`, `paging`, `raw_records`, `worker` and
 //! `history_fixture` hold what several areas share, and `run` runs the
@@ -78,6 +81,7 @@ mod catalog;
 mod endpoints;
 mod history;
 mod idempotency;
+mod input;
 mod pagination;
 mod queue;
 mod retention;
@@ -97,6 +101,7 @@ pub use catalog::*;
 pub use endpoints::*;
 pub use history::*;
 pub use idempotency::*;
+pub use input::*;
 pub use pagination::*;
 pub use queue::*;
 pub use retention::*;
@@ -213,6 +218,7 @@ macro_rules! __conformance_cases {
                 // catalog.rs
                 catalog_lists_sorted_and_by_group
                 catalog_upsert_replaces
+                catalog_keeps_examples_nested_to_the_limit
                 // sending.rs
                 send_fans_out_to_active_subscribers
                 send_wraps_payload_in_envelope
@@ -227,6 +233,7 @@ macro_rules! __conformance_cases {
                 release_puts_delivery_back
                 next_due_tracks_queue_and_leases
                 backend_enqueue_is_all_or_nothing
+                finish_attempt_records_text_with_nul
                 // history.rs
                 delivery_pages_walk_forward_and_back
                 delivery_listing_applies_filters
@@ -235,6 +242,8 @@ macro_rules! __conformance_cases {
                 retry_delivery_waits_for_the_lease
                 retry_failed_requeues_failed_since
                 fail_queued_ends_only_queued_deliveries
+                // input.rs
+                outside_text_with_nul_is_refused_before_the_store
             ]
             // retention.rs
             purge [

@@ -10,7 +10,9 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Timestamp;
 use crate::id::DeliveryId;
-use crate::model::{Delivery, DeliveryDetail, DeliveryStatus, Event, TenantId};
+use crate::model::{
+    Attempt, AttemptOutcome, Delivery, DeliveryDetail, DeliveryStatus, Event, TenantId,
+};
 use crate::store::{Claim, IdempotencyRecord, Inserted, Lease, Store};
 
 use super::fixtures::{HOUR, MS, SECOND, START, sorted, start_plus};
@@ -386,4 +388,115 @@ async fn check_enqueue_keys(s: &Arc<dyn Store>, t: &TenantId, key: &IdempotencyR
         Inserted::Created,
         "at expires_at"
     );
+}
+
+/// `sent` as read back: unchanged, or with each NUL replaced by U+FFFD by a
+/// backend that cannot hold NUL (PostgreSQL).
+fn nul_kept_or_replaced<T: PartialEq + std::fmt::Debug>(
+    got: &T,
+    sent: &T,
+    replaced: &T,
+    what: &str,
+) {
+    assert!(
+        got == sent || got == replaced,
+        "{what}: read back {got:?}, sent {sent:?}"
+    );
+}
+
+/// A receiver's answer holding NUL characters (in a response body, or an
+/// error message) is recorded like any other, with the failure reason of
+/// the delivery; recorded at the same time as ordinary attempts, it fails
+/// none of them. Each NUL reads back as sent or as U+FFFD.
+pub async fn finish_attempt_records_text_with_nul(store: Arc<dyn Store>) {
+    let h = Harness::new(store).await;
+    let (s, t) = (h.store(), &h.tenant);
+    let dues: Vec<(u32, Timestamp)> = (1..=6).map(|n| (n, START)).collect();
+    enqueue_raw(s, t, 1, &dues).await;
+    let claims = claim_at(s, "w1", START, 10).await;
+    assert_eq!(
+        claimed_ids(&claims),
+        delivery_ids(&[1, 2, 3, 4, 5, 6]),
+        "claims"
+    );
+    let records: Vec<(Attempt, Delivery)> = claims
+        .iter()
+        .enumerate()
+        .map(|(i, claim)| {
+            let (mut attempt, mut next) =
+                attempt_record(&claim.delivery, AttemptEnd::Failed, START);
+            match i {
+                2 => {
+                    attempt.outcome = AttemptOutcome::Response {
+                        status: 500,
+                        body: "bad\0body\0".into(),
+                        body_truncated: false,
+                    };
+                    next.failure_reason = Some("gave up on \0".into());
+                }
+                4 => {
+                    attempt.outcome = AttemptOutcome::Error {
+                        kind: "tls\0".into(),
+                        message: "handshake \0 failed".into(),
+                    };
+                }
+                _ => {}
+            }
+            (attempt, next)
+        })
+        .collect();
+    // All at once, so that a backend batching its writes puts the attempts
+    // with NUL in one batch with ordinary ones.
+    let finish = |i: usize| {
+        let (attempt, next) = records[i].clone();
+        s.finish_attempt(&claims[i].lease, attempt, next)
+    };
+    let results = tokio::join!(
+        finish(0),
+        finish(1),
+        finish(2),
+        finish(3),
+        finish(4),
+        finish(5)
+    );
+    let results = [
+        results.0, results.1, results.2, results.3, results.4, results.5,
+    ];
+    let failed: Vec<String> = claims
+        .iter()
+        .zip(results)
+        .filter_map(|(claim, result)| match result {
+            Ok(true) => None,
+            Ok(false) => Some(format!("{}: refused", claim.delivery.id)),
+            Err(e) => Some(format!("{}: {e}", claim.delivery.id)),
+        })
+        .collect();
+    assert!(failed.is_empty(), "finishing failed: {failed:#?}");
+    let replace = |text: &str| text.replace('\0', "\u{fffd}");
+    for (claim, (attempt, next)) in claims.iter().zip(&records) {
+        let id = &claim.delivery.id;
+        let mut replaced = attempt.clone();
+        replaced.outcome = match &attempt.outcome {
+            AttemptOutcome::Response {
+                status,
+                body,
+                body_truncated,
+            } => AttemptOutcome::Response {
+                status: *status,
+                body: replace(body),
+                body_truncated: *body_truncated,
+            },
+            AttemptOutcome::Error { kind, message } => AttemptOutcome::Error {
+                kind: replace(kind),
+                message: replace(message),
+            },
+        };
+        let got = attempts_of(s, t, id).await;
+        assert_eq!(got.len(), 1, "{id}: attempts {got:?}");
+        nul_kept_or_replaced(&got[0], attempt, &replaced, &format!("the attempt at {id}"));
+        let mut reason_replaced = next.clone();
+        reason_replaced.failure_reason = next.failure_reason.as_deref().map(replace);
+        let stored = stored_delivery(s, t, id).await.expect("the delivery");
+        nul_kept_or_replaced(&stored, next, &reason_replaced, &format!("delivery {id}"));
+    }
 }

@@ -191,7 +191,9 @@ pub enum AttemptOutcome {
     Response {
         /// The status code.
         status: u16,
-        /// The start of the response body, lossily decoded as UTF-8.
+        /// The start of the response body, lossily decoded as UTF-8. A store
+        /// that cannot hold a NUL character (PostgreSQL) keeps each as
+        /// U+FFFD, here and in an error's `kind` and `message`.
         body: String,
         /// Whether the body was cut at the cap.
         body_truncated: bool,
@@ -311,7 +313,8 @@ pub struct DeliveryFilter {
     /// Only deliveries to this endpoint.
     #[serde(default)]
     pub endpoint_id: Option<EndpointId>,
-    /// Only deliveries of this event type.
+    /// Only deliveries of this event type: an event-type name, or the
+    /// listing is refused.
     #[serde(default)]
     pub event_type: Option<String>,
     /// Only deliveries created at or after this time.

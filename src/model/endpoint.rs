@@ -153,7 +153,8 @@ pub struct EndpointFilter {
     /// Only endpoints with this status.
     #[serde(default)]
     pub status: Option<StatusFilter>,
-    /// Only endpoints whose filter lets this event type through.
+    /// Only endpoints whose filter lets this event type through: an
+    /// event-type name, or the listing is refused.
     #[serde(default)]
     pub event_type: Option<String>,
 }
@@ -331,7 +332,8 @@ impl StoredEndpoint {
 #[non_exhaustive]
 pub struct NewEndpoint {
     /// Where deliveries go: `https://` (or `http://` where the operator
-    /// allowed it), with no user name, password or fragment.
+    /// allowed it), with no user name, password, fragment or control
+    /// characters.
     pub url: String,
     /// A display name (at most 256 bytes).
     #[serde(default)]
@@ -348,10 +350,14 @@ pub struct NewEndpoint {
     /// At most this many attempts per second (1 to 10,000); none when absent.
     #[serde(default, rename = "rate_limit_per_sec")]
     pub rate_limit: Option<u32>,
-    /// Extra headers for every delivery; reserved names are refused.
+    /// Extra headers for every delivery; reserved names are refused, and
+    /// values must be visible ASCII with spaces or tabs only between
+    /// characters, as they are sent.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// The application's own key-value data.
+    /// The application's own key-value data: keys of 1 to 128 bytes without
+    /// control characters, values of at most 1024 bytes without control
+    /// characters other than tabs and line breaks.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
     /// Whether the endpoint starts active (`true`, the default) or

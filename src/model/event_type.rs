@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
-use super::validate_event_type_name;
+use super::json::{self, Fault};
+use super::{Payload, validate_event_type_name};
 use crate::error::Error;
 
 /// An entry of the event-type catalog: a kind of event the application
@@ -29,7 +30,8 @@ pub struct EventType {
     pub title: String,
     /// What triggers the event.
     pub description: String,
-    /// An example of the `data` the event carries.
+    /// An example of the `data` the event carries, nested at most
+    /// [`Payload::MAX_DEPTH`] deep, with no NUL in its strings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example: Option<serde_json::Value>,
     /// Still sent, but on its way out: new subscribers should not use it.
@@ -113,6 +115,57 @@ impl EventType {
                 ),
             ));
         }
+        // The name is checked above, so it can go into messages as it is.
+        let control = |field: &'static str, what: &str| {
+            Error::invalid(
+                field,
+                format!("the {what} of {} contains control characters", self.name),
+            )
+        };
+        if self.group.chars().any(char::is_control) {
+            return Err(control("event_type.group", "group"));
+        }
+        if self.title.chars().any(char::is_control) {
+            return Err(control("event_type.title", "title"));
+        }
+        let in_text = |c: char| !c.is_control() || matches!(c, '\t' | '\n' | '\r');
+        if !self.description.chars().all(in_text) {
+            return Err(control("event_type.description", "description"));
+        }
+        if let Some(example) = &self.example {
+            // A stored example is read back with serde_json's recursion
+            // limit, inside one more level of its record, and a NUL cannot
+            // be held by every store (PostgreSQL's jsonb refuses it).
+            let problem = match json::fault(example, Payload::MAX_DEPTH, true) {
+                None => return Ok(()),
+                Some(Fault::TooDeep) => format!(
+                    "nests arrays and objects more than {} levels deep",
+                    Payload::MAX_DEPTH
+                ),
+                Some(Fault::Nul) => "holds a NUL character".to_owned(),
+            };
+            return Err(Error::invalid(
+                "event_type.example",
+                format!("the example of {} {problem}", self.name),
+            ));
+        }
         Ok(())
+    }
+
+    /// Checks a batch of catalog entries. A refused batch is let go of
+    /// without recursion, since an example may nest deeper than a recursive
+    /// drop can go.
+    pub(crate) fn validate_all(mut entries: Vec<Self>) -> Result<Vec<Self>, Error> {
+        match entries.iter().try_for_each(Self::validate) {
+            Ok(()) => Ok(entries),
+            Err(e) => {
+                for entry in &mut entries {
+                    if let Some(example) = entry.example.take() {
+                        json::dismantle(example);
+                    }
+                }
+                Err(e)
+            }
+        }
     }
 }

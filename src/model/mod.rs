@@ -4,6 +4,7 @@
 mod delivery;
 mod endpoint;
 mod event_type;
+pub(crate) mod json;
 mod page;
 mod payload;
 mod redact;

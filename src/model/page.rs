@@ -55,7 +55,10 @@ impl Cursor {
             Some(("n", anchor)) => (Direction::Newer, anchor),
             _ => return Err(invalid()),
         };
-        if anchor.is_empty() || anchor.len() > 64 {
+        // Anchors are ids, which are visible ASCII; anything else was forged,
+        // and could be text a store cannot compare (a NUL, on PostgreSQL).
+        let visible = |b: u8| (b'!'..=b'~').contains(&b);
+        if anchor.is_empty() || anchor.len() > 64 || !anchor.bytes().all(visible) {
             return Err(invalid());
         }
         Ok(Self::new(direction, anchor))
@@ -249,7 +252,13 @@ mod tests {
     fn cursor_text_round_trips_and_rejects_garbage() {
         let cursor = Cursor::new(Direction::Newer, "ep_01");
         assert_eq!(Cursor::parse(&cursor.encode()).unwrap(), cursor);
-        for bad in ["", "!!", "eDplcF8wMQ", &URL_SAFE_NO_PAD.encode("o:")] {
+        let forged = ["o:", "o:ep_\0", "n:ep 1", "o:\u{e9}", "o:a\r\nb"]
+            .map(|raw| URL_SAFE_NO_PAD.encode(raw));
+        for bad in ["", "!!", "eDplcF8wMQ"]
+            .iter()
+            .copied()
+            .chain(forged.iter().map(String::as_str))
+        {
             assert!(Cursor::parse(bad).is_err(), "{bad}");
         }
     }

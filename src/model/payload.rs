@@ -2,6 +2,7 @@ use std::fmt::Write as _;
 
 use serde::de::IgnoredAny;
 
+use super::json;
 use crate::clock::Timestamp;
 use crate::error::Error;
 
@@ -44,25 +45,84 @@ impl From<&str> for Payload {
 }
 
 impl Payload {
-    /// The JSON text, checked to be JSON and at most `max_bytes` long.
-    pub(crate) fn into_json(self, max_bytes: usize) -> Result<String, Error> {
-        let text = match self.0 {
-            Repr::Value(value) => serde_json::to_string(&value)
-                .map_err(|e| Error::invalid("payload", format!("cannot be serialised: {e}")))?,
+    /// The deepest a payload may nest arrays and objects: `[]` and `{}` are
+    /// 1 deep, `{"a": [1]}` is 2, a string or number 0. A deeper payload is
+    /// refused with [`Error::InvalidInput`] on field `payload`.
+    ///
+    /// 126 keeps every body within what receivers can read: serde_json's
+    /// default recursion limit (128) parses at most 127 levels, and the
+    /// Standard Webhooks envelope adds one. Event-type examples have the
+    /// same limit, for the same reason and because a stored catalog entry
+    /// wraps its example in one more level.
+    ///
+    /// The check itself never recurses, so a payload of any depth is
+    /// refused without overflowing the stack, and a refused
+    /// [`serde_json::Value`] is taken apart iteratively. It protects
+    /// hookshot's own handling only: serde_json drops, clones, compares and
+    /// formats a `Value` recursively, so code of the caller's that does so
+    /// with a value thousands of levels deep may overflow its own stack
+    /// before hookshot sees it.
+    pub const MAX_DEPTH: usize = 126;
+
+    /// The JSON text, checked to be JSON, to nest at most
+    /// [`Payload::MAX_DEPTH`] deep and to be at most `max_bytes` long.
+    pub(crate) fn into_json(mut self, max_bytes: usize) -> Result<String, Error> {
+        let too_deep = || {
+            Error::invalid(
+                "payload",
+                format!(
+                    "nests arrays and objects more than {} levels deep",
+                    Self::MAX_DEPTH
+                ),
+            )
+        };
+        // `Payload` takes its value apart when dropped, so it cannot be
+        // moved out of; an empty text is left behind instead.
+        let text = match std::mem::replace(&mut self.0, Repr::Text(String::new())) {
+            Repr::Value(value) => {
+                if json::fault(&value, Self::MAX_DEPTH, false).is_some() {
+                    json::dismantle(value);
+                    return Err(too_deep());
+                }
+                serde_json::to_string(&value)
+                    .map_err(|e| Error::invalid("payload", format!("cannot be serialised: {e}")))?
+            }
             Repr::Text(text) => {
+                // Cheapest first: the length, then a scan of the bytes, and
+                // only then a parse.
+                check_size(&text, max_bytes)?;
+                if !json::text_nests_within(&text, Self::MAX_DEPTH) {
+                    return Err(too_deep());
+                }
                 serde_json::from_str::<IgnoredAny>(&text)
                     .map_err(|e| Error::invalid("payload", format!("is not valid JSON: {e}")))?;
                 text
             }
         };
-        if text.len() > max_bytes {
-            return Err(Error::invalid(
-                "payload",
-                format!("is {} bytes; the limit is {max_bytes}", text.len()),
-            ));
-        }
+        check_size(&text, max_bytes)?;
         Ok(text)
     }
+}
+
+/// A value given by the caller may nest deeper than the stack allows a
+/// recursive drop to go, and `send` may drop it unchecked (when refusing an
+/// idempotency key, say): it is taken apart one level at a time instead.
+impl Drop for Payload {
+    fn drop(&mut self) {
+        if let Repr::Value(value) = &mut self.0 {
+            json::dismantle(std::mem::take(value));
+        }
+    }
+}
+
+fn check_size(text: &str, max_bytes: usize) -> Result<(), Error> {
+    if text.len() > max_bytes {
+        return Err(Error::invalid(
+            "payload",
+            format!("is {} bytes; the limit is {max_bytes}", text.len()),
+        ));
+    }
+    Ok(())
 }
 
 /// The body delivered for an event: the Standard Webhooks envelope

@@ -31,8 +31,14 @@ pub(crate) fn url(text: &str, allow_http: bool) -> Result<String, Error> {
     if text.len() > Limits::URL {
         return Err(invalid(format!("longer than {} bytes", Limits::URL)));
     }
-    let parsed =
-        url::Url::parse(text).map_err(|e| invalid(format!("{text:?} is not a URL: {e}")))?;
+    // The URL parser would drop some (tabs, line breaks, leading and
+    // trailing ones) and percent-encode others: refused instead, so that
+    // what is stored is what was meant.
+    if text.chars().any(char::is_control) {
+        return Err(invalid("contains control characters".into()));
+    }
+    let parsed = url::Url::parse(text)
+        .map_err(|e| invalid(format!("{} is not a URL: {e}", quoted(text))))?;
     match parsed.scheme() {
         "https" => {}
         "http" if allow_http => {}
@@ -147,9 +153,14 @@ pub(crate) fn headers(
     }
     let mut checked = BTreeMap::new();
     for (name, value) in headers {
+        let parsed = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            Error::invalid(
+                "headers",
+                format!("{} is not a valid header name", quoted(&name)),
+            )
+        })?;
+        // A valid name is a token: nothing in it needs escaping.
         let field = || format!("headers.{name}");
-        let parsed = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| Error::invalid(field(), "is not a valid header name"))?;
         let lower = parsed.as_str();
         if RESERVED_HEADERS.contains(&lower)
             || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
@@ -162,8 +173,12 @@ pub(crate) fn headers(
                 format!("value longer than {} bytes", Limits::HEADER_VALUE),
             ));
         }
-        if http::HeaderValue::from_str(&value).is_err() {
-            return Err(Error::invalid(field(), "value is not visible ASCII"));
+        // Never repeated in the message: a header value may be a credential.
+        if !sendable_header_value(&value) {
+            return Err(Error::invalid(
+                field(),
+                "value must be visible ASCII, with spaces or tabs only between characters",
+            ));
         }
         if checked.insert(lower.to_owned(), value).is_some() {
             return Err(Error::invalid(
@@ -175,7 +190,22 @@ pub(crate) fn headers(
     Ok(checked)
 }
 
-/// Checks the application's metadata map.
+/// Whether `value` goes out as a header value just as it is: visible ASCII,
+/// with spaces and tabs only between visible characters (HTTP trims them at
+/// the ends, and refuses control characters and line breaks). Empty is
+/// allowed.
+fn sendable_header_value(value: &str) -> bool {
+    let visible = |b: &u8| (b'!'..=b'~').contains(b);
+    let bytes = value.as_bytes();
+    bytes
+        .iter()
+        .all(|b| visible(b) || *b == b' ' || *b == b'\t')
+        && bytes.first().is_none_or(visible)
+        && bytes.last().is_none_or(visible)
+}
+
+/// Checks the application's metadata map: keys without control characters,
+/// values without control characters other than tabs and line breaks.
 pub(crate) fn metadata(metadata: &BTreeMap<String, String>) -> Result<(), Error> {
     if metadata.len() > Limits::METADATA {
         return Err(Error::invalid(
@@ -187,17 +217,64 @@ pub(crate) fn metadata(metadata: &BTreeMap<String, String>) -> Result<(), Error>
         if key.is_empty() || key.len() > Limits::METADATA_KEY {
             return Err(Error::invalid(
                 "metadata",
-                format!("key {key:?} is not 1 to {} bytes", Limits::METADATA_KEY),
+                format!(
+                    "key {} is not 1 to {} bytes",
+                    quoted(key),
+                    Limits::METADATA_KEY
+                ),
             ));
         }
+        if key.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "metadata",
+                format!("key {} contains control characters", quoted(key)),
+            ));
+        }
+        let field = || field_path("metadata", key);
         if value.len() > Limits::METADATA_VALUE {
             return Err(Error::invalid(
-                format!("metadata.{key}"),
+                field(),
                 format!("longer than {} bytes", Limits::METADATA_VALUE),
+            ));
+        }
+        let allowed = |c: char| !c.is_control() || matches!(c, '\t' | '\n' | '\r');
+        if !value.chars().all(allowed) {
+            return Err(Error::invalid(
+                field(),
+                "contains control characters other than tabs and line breaks",
             ));
         }
     }
     Ok(())
+}
+
+/// Checks the event type of a listing filter: a name that can match is an
+/// event-type name, and one that is not could be text the store cannot
+/// hold.
+pub(crate) fn filter_event_type(event_type: Option<&str>) -> Result<(), Error> {
+    event_type.map_or(Ok(()), |name| validate_event_type_name(name, "event_type"))
+}
+
+/// Outside text as an error message shows it: quoted, with control
+/// characters escaped (so it cannot start a line of its own in a log), and
+/// cut short after 64 characters.
+pub(crate) fn quoted(text: &str) -> String {
+    const SHOWN: usize = 64;
+    match text.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
+/// The field `parent.key`, with `key` quoted when it holds anything
+/// quoting would escape.
+fn field_path(parent: &str, key: &str) -> String {
+    let plain = key.chars().all(|c| c.escape_debug().len() == 1);
+    if plain {
+        format!("{parent}.{key}")
+    } else {
+        format!("{parent}.{}", quoted(key))
+    }
 }
 
 /// Checks an idempotency key: 1 to 255 printable ASCII characters.
@@ -283,5 +360,54 @@ mod tests {
         ] {
             assert!(headers(bad.clone()).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn header_values_are_checked_as_sent() {
+        for good in ["", "x", "a b\tc", "!~", "v1,abc=="] {
+            assert!(sendable_header_value(good), "{good:?}");
+        }
+        for bad in [
+            " a",
+            "a ",
+            "\ta",
+            "a\t",
+            " ",
+            "caf\u{e9}",
+            "a\0b",
+            "a\r\nb",
+            "a\u{7f}",
+        ] {
+            assert!(!sendable_header_value(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn metadata_keys_and_values_refuse_control_characters() {
+        let one = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
+        assert!(metadata(&one("plan", "pro\nline two\ttab")).is_ok());
+        for (key, value, field) in [
+            ("a\0b", "1", "metadata"),
+            ("a\r\nb", "1", "metadata"),
+            ("k", "a\0b", "metadata.k"),
+            ("k", "a\u{1b}[31m", "metadata.k"),
+            ("we\u{2028}ird", "a\0b", "metadata.\"we\\u{2028}ird\""),
+        ] {
+            match metadata(&one(key, value)) {
+                Err(Error::InvalidInput { field: got, .. }) => {
+                    assert_eq!(got, field, "{key:?}: {value:?}");
+                }
+                other => panic!("{key:?}: {value:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn outside_text_is_quoted_escaped_and_cut_short() {
+        assert_eq!(quoted("a\r\nb"), r#""a\r\nb""#);
+        let long = quoted(&"\u{e9}".repeat(100));
+        assert_eq!(long, format!("{:?}…", "\u{e9}".repeat(64)));
+        assert_eq!(field_path("metadata", "plan"), "metadata.plan");
+        assert_eq!(field_path("metadata", "a\nb"), r#"metadata."a\nb""#);
     }
 }

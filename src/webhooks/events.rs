@@ -8,7 +8,7 @@ use crate::model::sent::Sent;
 use crate::model::validate;
 use crate::model::{
     Delivery, DeliveryDetail, DeliveryFilter, Event, Page, PageRequest, Payload, TenantId,
-    render_body,
+    render_body, validate_event_type_name,
 };
 use crate::store::prepared::PreparedSend;
 
@@ -23,8 +23,8 @@ impl Webhooks {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for an event type not in the catalog, or a
-    /// payload that is not JSON or is over the size limit, with nothing
-    /// stored.
+    /// payload that is not JSON, is over the size limit or nests deeper
+    /// than [`Payload::MAX_DEPTH`], with nothing stored.
     pub async fn send(
         &self,
         tenant: &TenantId,
@@ -93,17 +93,23 @@ impl Webhooks {
         payload: impl Into<Payload>,
         options: SendOptions,
     ) -> Result<PreparedSend, Error> {
+        // A `Payload` lets go of a deep value without recursion, whichever
+        // check below refuses the send.
+        let payload: Payload = payload.into();
         let idempotency_key = options.idempotency_key.as_deref();
         if let Some(key) = idempotency_key {
             validate::idempotency_key(key)?;
         }
+        // A malformed name cannot be in the catalog; asking the store would
+        // fail on one it cannot hold (a NUL, on PostgreSQL).
+        validate_event_type_name(event_type, "event_type")?;
         if !self.store.has_event_type(event_type).await? {
             return Err(Error::invalid(
                 "event_type",
                 format!("{event_type:?} is not in the event-type catalog"),
             ));
         }
-        let data = payload.into().into_json(self.config.max_payload_bytes)?;
+        let data = payload.into_json(self.config.max_payload_bytes)?;
         let now = self.clock.now();
         let claim = Idempotency {
             tenant,
@@ -176,7 +182,8 @@ impl Webhooks {
     /// A page of `tenant`'s deliveries, newest first.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a limit outside 1 to 250.
+    /// [`Error::InvalidInput`] for a limit outside 1 to 250, or a filter
+    /// whose event type is not an event-type name (field `event_type`).
     pub async fn list_deliveries(
         &self,
         tenant: &TenantId,
@@ -184,6 +191,7 @@ impl Webhooks {
         page: &PageRequest,
     ) -> Result<Page<Delivery>, Error> {
         page.validate()?;
+        validate::filter_event_type(filter.event_type.as_deref())?;
         let rows = self.store.list_deliveries(tenant, filter, page).await?;
         Ok(Page::from_rows(page, rows, |d| d.id.as_str()))
     }

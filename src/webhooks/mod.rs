@@ -157,6 +157,9 @@ impl WebhooksBuilder {
     /// idempotency window or a malformed event type; [`Error::Backend`] if the
     /// catalog cannot be stored.
     pub async fn build(self) -> Result<Webhooks, Error> {
+        // First, so that a refused example is let go of without recursion
+        // whatever else is wrong.
+        let event_types = EventType::validate_all(self.event_types)?;
         check_grace(self.config.rotation_grace)?;
         if self.config.idempotency_window.is_zero() {
             return Err(Error::invalid(
@@ -171,8 +174,8 @@ impl WebhooksBuilder {
             config: self.config,
             wakers: Wakers::default(),
         };
-        if !self.event_types.is_empty() {
-            webhooks.declare_event_types(self.event_types).await?;
+        if !event_types.is_empty() {
+            webhooks.declare_event_types(event_types).await?;
         }
         Ok(webhooks)
     }
@@ -443,7 +446,8 @@ impl Webhooks {
     /// A page of `tenant`'s endpoints, newest first.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a limit outside 1 to 250.
+    /// [`Error::InvalidInput`] for a limit outside 1 to 250, or a filter
+    /// whose event type is not an event-type name (field `event_type`).
     pub async fn list_endpoints(
         &self,
         tenant: &TenantId,
@@ -451,6 +455,7 @@ impl Webhooks {
         page: &PageRequest,
     ) -> Result<Page<Endpoint>, Error> {
         page.validate()?;
+        validate::filter_event_type(filter.event_type.as_deref())?;
         let rows = self.store.list_endpoints(tenant, filter, page).await?;
         Ok(Page::from_rows(page, rows, |s| s.endpoint.id.as_str()).map(|s| s.endpoint))
     }
@@ -616,15 +621,15 @@ impl Webhooks {
     /// Adds event types to the catalog, replacing any with the same name.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a malformed entry, with nothing stored.
+    /// [`Error::InvalidInput`] for a malformed entry (a bad name, control
+    /// characters in its group, title or description, an example nested
+    /// deeper than [`Payload::MAX_DEPTH`](crate::model::Payload::MAX_DEPTH)
+    /// or holding a NUL), with nothing stored.
     pub async fn declare_event_types(
         &self,
         event_types: impl IntoIterator<Item = EventType>,
     ) -> Result<(), Error> {
-        let event_types: Vec<EventType> = event_types.into_iter().collect();
-        for event_type in &event_types {
-            event_type.validate()?;
-        }
+        let event_types = EventType::validate_all(event_types.into_iter().collect())?;
         self.store.upsert_event_types(&event_types).await
     }
 

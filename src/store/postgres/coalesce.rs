@@ -71,13 +71,8 @@ impl<R, A> Coalesce<R, A> {
                 }
             }
             Err(e) => {
-                let (message, transient) = (e.to_string(), e.is_transient());
                 for reply in replies {
-                    let _ = reply.send(Err(Error::backend(
-                        message.clone(),
-                        transient,
-                        message.clone(),
-                    )));
+                    let _ = reply.send(Err(shared(&e)));
                 }
             }
         }
@@ -91,6 +86,81 @@ impl<R, A> Coalesce<R, A> {
     }
 }
 
+/// Answers each of `rows` by `run`, which records the rows it is given in
+/// one statement and answers them in order.
+///
+/// A statement fails whole: one row the server refuses (a value it cannot
+/// hold, say) would fail every other row with it. So when the statement for
+/// all of them fails for a reason that is not transient, each row is tried
+/// again in a statement of its own (the failed one changed nothing), and
+/// only a bad row's answer is an error. A transient failure (a lost
+/// connection) is every row's answer.
+pub(super) async fn each_alone_on_refusal<'r, R, A, F, Fut>(
+    rows: Vec<&'r R>,
+    run: F,
+) -> Vec<Reply<A>>
+where
+    F: Fn(Vec<&'r R>) -> Fut,
+    Fut: Future<Output = Reply<Vec<A>>>,
+{
+    let count = rows.len();
+    let error = match run(rows.clone()).await {
+        Ok(answers) => return answered(answers, count),
+        Err(e) => e,
+    };
+    if count == 1 || error.is_transient() {
+        return rows.iter().map(|_| Err(shared(&error))).collect();
+    }
+    let mut answers = Vec::with_capacity(count);
+    for row in rows {
+        let answer = run(vec![row]).await.and_then(|one| {
+            let mut one = answered(one, 1);
+            one.pop().unwrap_or_else(|| Err(miscounted()))
+        });
+        answers.push(answer);
+    }
+    answers
+}
+
+/// `answers` to `count` rows, each an error if the statement did not
+/// answer exactly one per row.
+fn answered<A>(answers: Vec<A>, count: usize) -> Vec<Reply<A>> {
+    if answers.len() == count {
+        answers.into_iter().map(Ok).collect()
+    } else {
+        (0..count).map(|_| Err(miscounted())).collect()
+    }
+}
+
+fn miscounted() -> Error {
+    Error::Backend {
+        message: "a batched statement did not answer every row".into(),
+        transient: false,
+        source: None,
+    }
+}
+
+/// `e` again, for another caller of the same batch: an `Error` cannot be
+/// cloned, and its source cannot be shared, so the copy carries the
+/// source's text instead.
+pub(super) fn shared(e: &Error) -> Error {
+    let source = std::error::Error::source(e).map(|s| s.to_string().into());
+    match e {
+        Error::Backend {
+            message, transient, ..
+        } => Error::Backend {
+            message: message.clone(),
+            transient: *transient,
+            source,
+        },
+        other => Error::Backend {
+            message: other.to_string(),
+            transient: other.is_transient(),
+            source,
+        },
+    }
+}
+
 /// The caller running a batch was cancelled: what its statement did is
 /// unknown, which leases make safe (a claim runs out, a record is retried).
 fn interrupted() -> Error {
@@ -99,4 +169,86 @@ fn interrupted() -> Error {
         true,
         "the task running it was cancelled",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A statement over `rows` that the server refuses whole if any row is
+    /// negative, and that answers each row doubled otherwise.
+    async fn refusing_negatives(rows: Vec<&i64>) -> Reply<Vec<i64>> {
+        if rows.iter().any(|row| **row < 0) {
+            Err(Error::Backend {
+                message: "recording: a value the server cannot hold".into(),
+                transient: false,
+                source: None,
+            })
+        } else {
+            Ok(rows.iter().map(|row| **row * 2).collect())
+        }
+    }
+
+    fn block_on<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(future)
+    }
+
+    #[test]
+    fn a_refused_row_fails_only_its_own_answer() {
+        let rows = [1, -2, 3];
+        let answers = block_on(each_alone_on_refusal(
+            rows.iter().collect(),
+            refusing_negatives,
+        ));
+        assert_eq!(answers.len(), 3);
+        assert_eq!(answers[0].as_ref().ok(), Some(&2));
+        assert!(
+            matches!(
+                &answers[1],
+                Err(Error::Backend {
+                    transient: false,
+                    ..
+                })
+            ),
+            "{:?}",
+            answers[1]
+        );
+        assert_eq!(answers[2].as_ref().ok(), Some(&6));
+    }
+
+    #[test]
+    fn a_transient_failure_answers_every_row_without_a_retry() {
+        let tries = std::sync::atomic::AtomicUsize::new(0);
+        let lost = |_: Vec<&i64>| {
+            tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async {
+                Err::<Vec<i64>, _>(Error::Backend {
+                    message: "the connection was lost".into(),
+                    transient: true,
+                    source: None,
+                })
+            }
+        };
+        let rows = [1, 2];
+        let answers = block_on(each_alone_on_refusal(rows.iter().collect(), lost));
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Err(e) if e.is_transient()))
+        );
+        assert_eq!(tries.into_inner(), 1, "retried row by row");
+    }
+
+    #[test]
+    fn a_shared_error_keeps_its_message_once() {
+        let e = Error::backend("recording attempts", true, "connection reset");
+        let copy = shared(&e);
+        assert_eq!(copy.to_string(), e.to_string());
+        assert!(copy.is_transient());
+        let source = std::error::Error::source(&copy).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("connection reset"));
+    }
 }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
+use super::coalesce::{each_alone_on_refusal, shared};
 use super::schema::DELIVERY_COLUMNS;
 use super::{PostgresStore, backend, corrupt, idempotency, is_unique_violation, records};
 use crate::clock::Timestamp;
@@ -71,9 +72,10 @@ impl PostgresStore {
     }
 
     /// Serves concurrent `claim_due` calls: one statement per worker among
-    /// them, its claims shared out in order, the longest overdue first.
-    async fn claim_all(&self, requests: Vec<ClaimRequest>) -> Result<Vec<Vec<Claim>>, Error> {
-        let mut answers: Vec<Option<Vec<Claim>>> = requests.iter().map(|_| None).collect();
+    /// them, its claims shared out in order, the longest overdue first. A
+    /// statement that fails answers only its worker's calls.
+    async fn claim_all(&self, requests: Vec<ClaimRequest>) -> Result<Vec<Claimed>, Error> {
+        let mut answers: Vec<Option<Claimed>> = requests.iter().map(|_| None).collect();
         for (first, request) in requests.iter().enumerate() {
             if answers[first].is_some() {
                 continue;
@@ -94,15 +96,24 @@ impl PostgresStore {
                 .min()
                 .unwrap_or(request.until);
             let limit = group.iter().map(|&i| requests[i].limit).sum();
-            let mut claims = self
-                .claim_batch(&request.worker, now, until, limit)
-                .await?
-                .into_iter();
-            for &i in &group {
-                answers[i] = Some(claims.by_ref().take(requests[i].limit).collect());
+            match self.claim_batch(&request.worker, now, until, limit).await {
+                Ok(claims) => {
+                    let mut claims = claims.into_iter();
+                    for &i in &group {
+                        answers[i] = Some(Ok(claims.by_ref().take(requests[i].limit).collect()));
+                    }
+                }
+                Err(e) => {
+                    for &i in &group {
+                        answers[i] = Some(Err(shared(&e)));
+                    }
+                }
             }
         }
-        Ok(answers.into_iter().map(Option::unwrap_or_default).collect())
+        Ok(answers
+            .into_iter()
+            .map(|answer| answer.unwrap_or_else(|| Ok(Vec::new())))
+            .collect())
     }
 
     /// One claim statement: up to `limit` due deliveries leased to
@@ -134,8 +145,10 @@ impl PostgresStore {
     /// answers for each whether its lease still held. A delivery finished
     /// twice in one batch (it cannot be, short of a bug) goes through a
     /// statement of its own, so each call sees the state the last one left.
-    async fn finish_all(&self, finishes: Vec<Finish>) -> Result<Vec<bool>, Error> {
-        let mut answers = vec![false; finishes.len()];
+    /// A call whose row the server refuses fails alone, not the others
+    /// recorded with it.
+    async fn finish_all(&self, finishes: Vec<Finish>) -> Result<Vec<Finished>, Error> {
+        let mut answers: Vec<Finished> = finishes.iter().map(|_| Ok(false)).collect();
         let mut pending: Vec<usize> = (0..finishes.len()).collect();
         while !pending.is_empty() {
             let mut seen = std::collections::HashSet::new();
@@ -143,21 +156,19 @@ impl PostgresStore {
                 .into_iter()
                 .partition(|&i| seen.insert(finishes[i].lease.delivery_id.clone()));
             let batch_finishes: Vec<&Finish> = batch.iter().map(|&i| &finishes[i]).collect();
-            let recorded = self.finish_batch(&batch_finishes).await?;
-            for i in batch {
-                answers[i] = recorded.contains(finishes[i].lease.delivery_id.as_str());
+            let recorded = each_alone_on_refusal(batch_finishes, |rows| self.finish_batch(rows));
+            for (i, answer) in batch.into_iter().zip(recorded.await) {
+                answers[i] = answer;
             }
             pending = later;
         }
         Ok(answers)
     }
 
-    /// One statement recording `finishes` (distinct deliveries); returns the
-    /// ids whose lease held.
-    async fn finish_batch(
-        &self,
-        finishes: &[&Finish],
-    ) -> Result<std::collections::HashSet<String>, Error> {
+    /// One statement recording `finishes` (distinct deliveries); answers for
+    /// each, in order, whether its lease held.
+    async fn finish_batch(&self, finishes: Vec<&Finish>) -> Result<Vec<bool>, Error> {
+        let finishes = finishes.as_slice();
         let ids: Vec<String> = sqlx::query_scalar(&self.sql().finish_attempts)
             .bind(column(finishes, |f| f.lease.delivery_id.as_str()))
             .bind(column(finishes, |f| f.lease.worker.as_str()))
@@ -173,13 +184,22 @@ impl PostgresStore {
             .bind(column(finishes, |f| {
                 f.delivery.last_response_status.map(i32::from)
             }))
-            .bind(column(finishes, |f| f.delivery.failure_reason.as_deref()))
+            .bind(column(finishes, |f| {
+                f.delivery
+                    .failure_reason
+                    .as_deref()
+                    .map(records::without_nul)
+            }))
             .bind(column(finishes, |f| due_at(&f.delivery)))
             .bind(column(finishes, |f| f.record.as_str()))
             .fetch_all(self.pool())
             .await
             .map_err(backend("recording attempts"))?;
-        Ok(ids.into_iter().collect())
+        let recorded: std::collections::HashSet<String> = ids.into_iter().collect();
+        Ok(finishes
+            .iter()
+            .map(|f| recorded.contains(f.lease.delivery_id.as_str()))
+            .collect())
     }
 
     async fn notify(&self) -> Result<(), Error> {
@@ -214,6 +234,19 @@ pub(super) struct ClaimRequest {
     now: Timestamp,
     until: Timestamp,
     limit: usize,
+}
+
+/// The answer to one `claim_due` call of a batch.
+pub(super) type Claimed = Result<Vec<Claim>, Error>;
+
+/// The answer to one `finish_attempt` call of a batch: whether its lease
+/// held.
+pub(super) type Finished = Result<bool, Error>;
+
+/// Whether a lease naming `worker` could have been granted here: PostgreSQL
+/// text cannot hold a NUL, so no claim made with one ever succeeded.
+fn could_hold(worker: &str) -> bool {
+    !worker.contains('\0')
 }
 
 /// A `finish_attempt` call waiting to be served: the attempt serialised.
@@ -374,7 +407,7 @@ impl DeliveryStore for PostgresStore {
         self.shared
             .claims
             .call(request, |requests| self.claim_all(requests))
-            .await
+            .await?
     }
 
     async fn finish_attempt(
@@ -383,6 +416,11 @@ impl DeliveryStore for PostgresStore {
         attempt: Attempt,
         delivery: Delivery,
     ) -> Result<bool, Error> {
+        if !could_hold(&lease.worker) {
+            // As for any lease that does not hold; sent to the server, it
+            // would fail the statement for every attempt recorded with it.
+            return Ok(false);
+        }
         let finish = Finish {
             lease: lease.clone(),
             record: records::attempt_to_json(&attempt)?,
@@ -391,10 +429,13 @@ impl DeliveryStore for PostgresStore {
         self.shared
             .finishes
             .call(finish, |finishes| self.finish_all(finishes))
-            .await
+            .await?
     }
 
     async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error> {
+        if !could_hold(&lease.worker) {
+            return Ok(());
+        }
         // No NOTIFY: a dispatcher releases what it cannot attempt yet (its
         // endpoint is busy or rate-limited), and waking every process for
         // that would only make them all look again. Polls find it.

@@ -10,7 +10,12 @@
 //!   converts rows when a shape changes.
 //! - Due deliveries are claimed in batches with `FOR UPDATE SKIP LOCKED` and
 //!   a lease; no transaction or connection is held across an HTTP attempt,
-//!   and recording an attempt checks the lease.
+//!   and recording an attempt checks the lease. Concurrent recordings share
+//!   one statement; a row the server refuses fails only its own call.
+//! - PostgreSQL's `text` and `jsonb` cannot hold a NUL character. The facade
+//!   refuses outside text with one before it reaches any store; what a
+//!   receiver said (an attempt's response body, an error's words, the
+//!   failure reason) is stored with each NUL replaced by U+FFFD.
 //! - Queueing work sends a `NOTIFY` on commit, which wakes the dispatchers
 //!   of every process at once; they poll as a fallback.
 //! - [`PostgresStore::enqueue_in`] queues an event prepared by
@@ -51,7 +56,7 @@ use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use crate::error::Error;
 use crate::id::EndpointId;
 use crate::model::{StoredEndpoint, TenantId};
-use crate::store::{Claim, Wake};
+use crate::store::Wake;
 use coalesce::Coalesce;
 use schema::Sql;
 
@@ -68,8 +73,8 @@ pub struct PostgresStore {
 struct Shared {
     pool: PgPool,
     sql: Sql,
-    claims: Coalesce<deliveries::ClaimRequest, Vec<Claim>>,
-    finishes: Coalesce<deliveries::Finish, bool>,
+    claims: Coalesce<deliveries::ClaimRequest, deliveries::Claimed>,
+    finishes: Coalesce<deliveries::Finish, deliveries::Finished>,
     endpoint_reads: Coalesce<(TenantId, EndpointId), Option<Arc<StoredEndpoint>>>,
     #[cfg(feature = "test-support")]
     _temporary: Option<temporary::DropSchema>,

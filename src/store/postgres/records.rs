@@ -270,7 +270,16 @@ pub(super) fn event_type_from_row(name: &str, record: &str) -> Result<EventType,
     })
 }
 
-/// The `record` of `attempt`; its delivery is a column of the row.
+/// `text` with each NUL replaced by U+FFFD (the replacement character):
+/// PostgreSQL's `text` and `jsonb` cannot hold a NUL, and a receiver's
+/// answer may carry one.
+pub(super) fn without_nul(text: &str) -> String {
+    text.replace('\0', "\u{fffd}")
+}
+
+/// The `record` of `attempt`; its delivery is a column of the row. What the
+/// receiver said (the response body, an error's words) is kept with each
+/// NUL replaced by U+FFFD, the only change made to it.
 pub(super) fn attempt_to_json(attempt: &Attempt) -> Result<String, Error> {
     let outcome = match &attempt.outcome {
         AttemptOutcome::Response {
@@ -279,12 +288,12 @@ pub(super) fn attempt_to_json(attempt: &Attempt) -> Result<String, Error> {
             body_truncated,
         } => OutcomeRecord::Response {
             status: *status,
-            body: body.clone(),
+            body: without_nul(body),
             body_truncated: *body_truncated,
         },
         AttemptOutcome::Error { kind, message } => OutcomeRecord::Error {
-            kind: kind.clone(),
-            message: message.clone(),
+            kind: without_nul(kind),
+            message: without_nul(message),
         },
     };
     write(&AttemptRecord {
