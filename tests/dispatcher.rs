@@ -1318,6 +1318,17 @@ async fn dispatchers_with_the_same_jitter_still_get_their_own_worker_ids() {
 
     let named = build().worker_id("billing-1").build().unwrap();
     assert_eq!(named.worker_id(), "billing-1");
+
+    // A worker id is stored with every lease: text every store can keep.
+    for bad in ["", "bad\0id", "line\nbreak", &"w".repeat(129)] {
+        match build().worker_id(bad).build() {
+            Err(hookshot::Error::InvalidInput { field, .. }) => assert_eq!(field, "worker_id"),
+            other => panic!(
+                "{bad:?}: expected InvalidInput, got {:?}",
+                other.map(|_| ())
+            ),
+        }
+    }
 }
 
 // ------------------------------------------------------------- robustness

@@ -80,7 +80,7 @@ impl DispatcherBuilder {
     /// operating system's randomness, not from [`random`](Self::random), so
     /// that dispatchers sharing a fixed jitter source are still told apart.
     /// A name given here must be unique among the dispatchers sharing a
-    /// store.
+    /// store, and 1 to 128 visible ASCII characters (`build` checks).
     pub fn worker_id(mut self, id: impl Into<String>) -> Self {
         self.worker_id = Some(id.into());
         self
@@ -89,7 +89,8 @@ impl DispatcherBuilder {
     /// Checks the settings.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a zero concurrency or one past
+    /// [`Error::InvalidInput`] for a worker id that is not 1 to 128 visible
+    /// ASCII characters, a zero concurrency or one past
     /// [`DispatcherConfig::MAX_CONCURRENCY`], a lease shorter than
     /// the longest attempt, a zero poll interval or endpoint busy delay,
     /// or a zero purge interval with history to purge;
@@ -104,7 +105,7 @@ impl DispatcherBuilder {
             None => Arc::new(default_transport(&self.webhooks)?),
         };
         let worker_id = match self.worker_id {
-            Some(id) => id,
+            Some(id) => checked_worker_id(id)?,
             None => random_worker_id()?,
         };
         Ok(Dispatcher {
@@ -128,6 +129,21 @@ impl DispatcherBuilder {
             }),
         })
     }
+}
+
+/// The longest worker id accepted.
+const MAX_WORKER_ID_LEN: usize = 128;
+
+/// A worker id given by the application: stored with every lease, so it is
+/// visible ASCII that every store keeps as it is.
+fn checked_worker_id(id: String) -> Result<String, Error> {
+    if id.is_empty() || id.len() > MAX_WORKER_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            "worker_id",
+            format!("must be 1 to {MAX_WORKER_ID_LEN} visible ASCII characters"),
+        ));
+    }
+    Ok(id)
 }
 
 /// The transport of a dispatcher given none: guarded, unless its webhooks

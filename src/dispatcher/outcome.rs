@@ -49,7 +49,7 @@ pub(super) fn record(
                 .flatten();
             let outcome = AttemptOutcome::Response {
                 status: response.status.as_u16(),
-                body: String::from_utf8_lossy(&response.body).into_owned(),
+                body: storable(String::from_utf8_lossy(&response.body).into_owned()),
                 body_truncated: response.body_truncated,
             };
             (outcome, retry_after)
@@ -57,10 +57,20 @@ pub(super) fn record(
         Err(error) => {
             let outcome = AttemptOutcome::Error {
                 kind: error.kind().to_owned(),
-                message: error.to_string(),
+                message: storable(error.to_string()),
             };
             (outcome, None)
         }
+    }
+}
+
+/// Text from a receiver with NUL replaced by U+FFFD: PostgreSQL's text
+/// cannot hold NUL, and every store should keep the same record.
+fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{fffd}")
+    } else {
+        text
     }
 }
 
@@ -196,6 +206,23 @@ fn parse_http_date(text: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_in_the_answer_is_recorded_as_every_store_can_keep_it() {
+        let response =
+            WebhookResponse::new(StatusCode::BAD_GATEWAY).body(b"up\0stream".to_vec(), false);
+        let (outcome, _) = record(&Ok(response), Timestamp::from_unix_millis(0));
+        match outcome {
+            AttemptOutcome::Response { body, .. } => assert_eq!(body, "up\u{fffd}stream"),
+            other => panic!("expected a response, got {other:?}"),
+        }
+        let error = TransportError::Other("bad\0byte".into());
+        let (outcome, _) = record(&Err(error), Timestamp::from_unix_millis(0));
+        match outcome {
+            AttemptOutcome::Error { message, .. } => assert!(!message.contains('\0'), "{message}"),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
 
     #[test]
     fn http_dates_parse() {
