@@ -420,6 +420,10 @@ impl Webhooks {
 
     /// A page of `tenant`'s endpoints, newest first.
     ///
+    /// A filter by event type looks the type up in the catalog, so that
+    /// endpoints subscribed to its group (`group:<group>`) are listed too;
+    /// for a type not in the catalog, names and `prefix.*` patterns count.
+    ///
     /// # Errors
     /// [`Error::InvalidInput`] for a limit outside 1 to 250.
     pub async fn list_endpoints(
@@ -429,7 +433,16 @@ impl Webhooks {
         page: &PageRequest,
     ) -> Result<Page<Endpoint>, Error> {
         page.validate()?;
-        let rows = self.store.list_endpoints(tenant, filter, page).await?;
+        let filter = match &filter.event_type {
+            // The catalog's entry, not one the caller set: only the
+            // catalog says which group a type is in.
+            Some(name) => {
+                let entry = self.store.event_type(name).await?;
+                filter.clone().with_catalog_entry(entry)
+            }
+            None => filter.clone(),
+        };
+        let rows = self.store.list_endpoints(tenant, &filter, page).await?;
         Ok(Page::from_rows(page, rows, |s| s.endpoint.id.as_str()).map(|s| s.endpoint))
     }
 
