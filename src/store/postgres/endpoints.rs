@@ -18,7 +18,9 @@ use crate::id::EndpointId;
 use crate::model::{
     EndpointFilter, EventType, PageRequest, StatusFilter, StoredEndpoint, TenantId,
 };
-use crate::store::{CatalogStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted};
+use crate::store::{
+    CatalogStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted, apply_endpoint_change,
+};
 
 /// An endpoint row as read: its id, tenant and record.
 type EndpointRow = (String, String, String);
@@ -119,14 +121,7 @@ impl EndpointStore for PostgresStore {
             .await
             .map_err(backend("updating an endpoint"))?;
         let row = row.ok_or_else(|| Error::not_found("endpoint", id.as_str()))?;
-        let mut updated = decode(&row)?;
-        change(&mut updated)?;
-        if updated.endpoint.id != *id || updated.endpoint.tenant != *tenant {
-            return Err(Error::invalid(
-                "endpoint",
-                "an update may not change the id or tenant",
-            ));
-        }
+        let updated = apply_endpoint_change(&decode(&row)?, tenant, id, change)?;
         sqlx::query(&self.sql().update_endpoint)
             .bind(tenant.as_str())
             .bind(id.as_str())
