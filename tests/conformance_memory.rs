@@ -32,7 +32,8 @@ async fn run_all_with_passes_on_memory_store() {
 
 /// A [`MemoryStore`] with nothing optional: `purge_finished` and
 /// `watch_new_work` keep the trait's defaults. With `forget_groups`, its
-/// subscriber lookup also forgets `group.*` patterns.
+/// subscriber lookup also forgets `prefix.*` patterns and `group:` entries:
+/// only exact names count.
 #[derive(Debug, Default)]
 struct CoreOnly {
     inner: MemoryStore,
@@ -87,7 +88,7 @@ impl EndpointStore for CoreOnly {
     async fn subscribers(
         &self,
         tenant: &TenantId,
-        event_type: &str,
+        event_type: &EventType,
     ) -> Result<Vec<EndpointId>, Error> {
         let subscribers = self.inner.subscribers(tenant, event_type).await?;
         if !self.forget_groups {
@@ -98,7 +99,7 @@ impl EndpointStore for CoreOnly {
             let stored = self.inner.endpoint(tenant, &id).await?;
             let by_group = stored
                 .and_then(|s| s.endpoint.event_types)
-                .is_some_and(|types| !types.contains(event_type));
+                .is_some_and(|types| !types.contains(&event_type.name));
             if !by_group {
                 ids.push(id);
             }

@@ -1650,7 +1650,7 @@ mod flaky {
         async fn subscribers(
             &self,
             tenant: &TenantId,
-            event_type: &str,
+            event_type: &EventType,
         ) -> Result<Vec<EndpointId>, Error> {
             self.call("subscribers")?;
             self.inner.subscribers(tenant, event_type).await
@@ -1672,11 +1672,6 @@ mod flaky {
         async fn event_type(&self, name: &str) -> Result<Option<EventType>, Error> {
             self.call("event_type")?;
             self.inner.event_type(name).await
-        }
-
-        async fn has_event_type(&self, name: &str) -> Result<bool, Error> {
-            self.call("has_event_type")?;
-            self.inner.has_event_type(name).await
         }
     }
 

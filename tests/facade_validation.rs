@@ -356,6 +356,57 @@ fn check_unknown_named(reason: &str) {
     }
 }
 
+/// `group:<group>` is accepted for a group the catalog files a type under.
+/// Unknown groups are named in the same error as unknown names, a group is
+/// no name prefix (`wallet.*` names nothing here), and an empty or
+/// over-long group is malformed; a refused filter is not stored. (Creates
+/// check filters with the same code as updates.)
+#[tokio::test]
+async fn unknown_groups_are_named_with_unknown_names() {
+    let f =
+        Facade::configured(|b| b.event_type(event_type("transaction.confirmed").group("wallet")))
+            .await;
+    let created = f
+        .create(endpoint_request(1).event_types(["group:wallet", "group:invoice"]))
+        .await
+        .endpoint;
+    let unknown = [
+        "group:ledger",
+        "group:transaction",
+        "wallet.*",
+        "user.created",
+    ];
+    let mut patterns = vec!["group:wallet", "invoice.paid"];
+    patterns.extend(unknown);
+    let update = UpdateEndpoint::new().event_types(patterns);
+    let result = f
+        .webhooks
+        .update_endpoint(&f.tenant, &created.id, update)
+        .await;
+    let reason = assert_invalid(result, "event_types", "unknown entries");
+    assert!(reason.contains("not in the event-type catalog"), "{reason}");
+    for name in unknown {
+        assert!(reason.contains(name), "{name} is not named in {reason:?}");
+    }
+    for known in ["group:wallet", "invoice.paid"] {
+        assert!(!reason.contains(known), "known {known} named in {reason:?}");
+    }
+    let too_long = format!("group:{}", "w".repeat(129));
+    for malformed in ["group:", "Group:wallet", &too_long] {
+        let update = UpdateEndpoint::new().event_types([malformed]);
+        let result = f
+            .webhooks
+            .update_endpoint(&f.tenant, &created.id, update)
+            .await;
+        assert_invalid(result, "event_types", malformed);
+    }
+    assert_eq!(
+        f.endpoint(&created.id).await,
+        created,
+        "a refused filter was stored"
+    );
+}
+
 /// A grace over 7 days is refused, when building and when rotating,
 /// changing nothing; 7 days is allowed.
 #[tokio::test]

@@ -701,8 +701,9 @@ mod records {
                 assert_eq!(secrets, wanted, "{id}: secrets and all");
             }
         }
+        let placed = store.event_type("order.placed").await.unwrap().unwrap();
         assert_eq!(
-            store.subscribers(&tenant, "order.placed").await.unwrap(),
+            store.subscribers(&tenant, &placed).await.unwrap(),
             [RICH.parse().unwrap()]
         );
         assert_eq!(store.event_types().await.unwrap(), event_types());

@@ -120,7 +120,7 @@ impl EndpointStore for NaiveStore {
     async fn subscribers(
         &self,
         tenant: &TenantId,
-        event_type: &str,
+        event_type: &EventType,
     ) -> Result<Vec<EndpointId>, Error> {
         let endpoints = self.endpoints.lock().await;
         let mut ids: Vec<EndpointId> = endpoints

@@ -91,7 +91,7 @@ pub(super) fn newest_first(ids: &[EndpointId]) -> Vec<EndpointId> {
 pub(super) fn status_filter(status: StatusFilter) -> EndpointFilter {
     EndpointFilter {
         status: Some(status),
-        event_type: None,
+        ..EndpointFilter::default()
     }
 }
 

@@ -16,7 +16,7 @@ use crate::store::{Claim, Store};
 use crate::webhooks::{CreateOptions, SendOptions, Webhooks, WebhooksBuilder};
 
 use super::fixtures::{
-    MS, PAYLOAD, SEND_KEY, START, any_delivery, catalog, endpoint_request, ids_of, tenant,
+    self, MS, PAYLOAD, SEND_KEY, START, any_delivery, catalog, endpoint_request, ids_of, tenant,
 };
 use super::paging::{follow_next, follow_prev};
 use super::raw_records::read_endpoint;
@@ -183,13 +183,22 @@ impl Harness {
         self.list(&EndpointFilter::default()).await
     }
 
+    /// The backend's subscribers of `event_type`, asked with its catalog
+    /// entry as a send asks; a name the catalog lacks (which no send would
+    /// ask about) with the entry it would have if declared as is.
     pub(super) async fn subscribers_in(
         &self,
         tenant: &TenantId,
         event_type: &str,
     ) -> Vec<EndpointId> {
+        let declared = self
+            .store()
+            .event_type(event_type)
+            .await
+            .unwrap_or_else(|e| panic!("looking up {event_type} failed: {e}"));
+        let entry = declared.unwrap_or_else(|| fixtures::event_type(event_type));
         self.store()
-            .subscribers(tenant, event_type)
+            .subscribers(tenant, &entry)
             .await
             .unwrap_or_else(|e| panic!("subscribers of {event_type} failed: {e}"))
     }

@@ -210,6 +210,7 @@ macro_rules! __conformance_cases {
                 // subscribers.rs
                 subscribers_follow_filters
                 subscribers_track_changes
+                subscribers_follow_catalog_groups
                 backend_subscribers_ascending_whatever_the_insert_order
                 // rotation.rs
                 rotation_keeps_old_secret_for_grace

@@ -22,6 +22,7 @@ fn subscribed_to(event_type: &str) -> EndpointFilter {
     EndpointFilter {
         status: None,
         event_type: Some(event_type.to_owned()),
+        ..EndpointFilter::default()
     }
 }
 
@@ -124,6 +125,7 @@ fn filter_queries() -> Vec<(&'static str, EndpointFilter, Vec<&'static str>)> {
     let both = EndpointFilter {
         status: Some(StatusFilter::Disabled),
         event_type: Some("invoice.paid".into()),
+        ..EndpointFilter::default()
     };
     let active = ["all", "paid", "invoice-group", "customer-group", "refund"];
     let mut live = active.to_vec();
@@ -159,7 +161,7 @@ fn filter_queries() -> Vec<(&'static str, EndpointFilter, Vec<&'static str>)> {
     ]
 }
 
-/// Status and event-type filters (names, `group.*`, no filter), also across
+/// Status and event-type filters (names, `prefix.*`, no filter), also across
 /// pages: every page but the last is full.
 pub async fn pagination_applies_filters(store: Arc<dyn Store>) {
     let h = Harness::new(store).await;

@@ -47,7 +47,7 @@ fn as_sent(delivery: &Delivery, event: &Event) -> Delivery {
 }
 
 /// A send queues one delivery per active subscriber of the tenant (exact
-/// name, `group.*`, no filter), all of one stored event, pending and due now.
+/// name, `prefix.*`, no filter), all of one stored event, pending and due now.
 pub async fn send_fans_out_to_active_subscribers(store: Arc<dyn Store>) {
     let h = Harness::new(store).await;
     let subscribed = create_fan_out_fixture(&h).await;

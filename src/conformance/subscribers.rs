@@ -2,15 +2,18 @@
 
 use std::sync::Arc;
 
+use crate::error::Error;
 use crate::id::EndpointId;
-use crate::model::{NewEndpoint, UpdateEndpoint};
+use crate::model::{EndpointFilter, EventType, NewEndpoint, UpdateEndpoint};
 use crate::store::Store;
 
-use super::fixtures::{endpoint_request, only, sorted, string_set, tenant};
+use super::fixtures::{
+    catalog, endpoint_request, event_type, newest_first, only, sorted, string_set, tenant,
+};
 use super::harness::Harness;
 use super::raw_records::{insert_raw_endpoint, raw_endpoint, raw_endpoint_id};
 
-/// Subscribers by exact name, `group.*` and no filter; disabled and deleted
+/// Subscribers by exact name, `prefix.*` and no filter; disabled and deleted
 /// endpoints excluded; ascending ids without duplicates.
 pub async fn subscribers_follow_filters(store: Arc<dyn Store>) {
     let h = Harness::new(store).await;
@@ -83,6 +86,132 @@ pub async fn subscribers_track_changes(store: Arc<dyn Store>) {
     assert_eq!(h.subscribers("invoice.paid").await, [e2], "deleted");
 }
 
+/// An event type the catalog files under `wallet`, whatever its name.
+fn wallet(name: &str) -> EventType {
+    event_type(name).group("wallet")
+}
+
+/// Whom `event_type` goes to: the subscribers the backend names, the
+/// listing filtered by it (which shows `disabled` too, newest first), and
+/// the deliveries a send of it queues.
+async fn check_recipients(
+    h: &Harness,
+    event_type: &str,
+    expected: &[&EndpointId],
+    disabled: &[&EndpointId],
+) {
+    let expected = sorted(expected.iter().copied().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        h.subscribers(event_type).await,
+        expected,
+        "subscribers of {event_type}"
+    );
+    let mut listed = expected.clone();
+    listed.extend(disabled.iter().copied().cloned());
+    let filter = EndpointFilter {
+        event_type: Some(event_type.to_owned()),
+        ..EndpointFilter::default()
+    };
+    assert_eq!(
+        h.list(&filter).await,
+        newest_first(&sorted(listed)),
+        "endpoints listed as subscribed to {event_type}"
+    );
+    let sent = h.send(event_type, "{}").await;
+    assert_eq!(
+        sent.deliveries,
+        expected.len(),
+        "deliveries of {event_type}"
+    );
+    let delivered_to = h
+        .deliveries()
+        .await
+        .into_iter()
+        .filter(|d| d.event_id == sent.event_id)
+        .map(|d| d.endpoint_id)
+        .collect();
+    assert_eq!(
+        sorted(delivered_to),
+        expected,
+        "endpoints {event_type} was delivered to"
+    );
+}
+
+/// `group:<group>` subscribes to every type the catalog files under the
+/// group, whatever its name, types declared later included, and follows a
+/// type that moves to another group. A `prefix.*` pattern still goes by
+/// names: `wallet.*` is refused while no name starts with `wallet.`.
+pub async fn subscribers_follow_catalog_groups(store: Arc<dyn Store>) {
+    let wallet_types = [wallet("transaction.confirmed"), wallet("balance.low")];
+    let h = Harness::configured(store, |b| {
+        b.event_types(catalog()).event_types(wallet_types)
+    })
+    .await;
+    let make = async |new: NewEndpoint| h.create(new).await.endpoint.id;
+    let group = make(endpoint_request(1).event_types(["group:wallet"])).await;
+    let prefix = make(endpoint_request(2).event_types(["transaction.*"])).await;
+    let invoices = make(endpoint_request(3).event_types(["group:invoice"])).await;
+    let every = make(endpoint_request(4)).await;
+    let off = make(
+        endpoint_request(5)
+            .event_types(["group:wallet"])
+            .enabled(false),
+    )
+    .await;
+    let before = h.endpoint(&group).await;
+    let by_prefix = h
+        .webhooks
+        .update_endpoint(
+            &h.tenant,
+            &group,
+            UpdateEndpoint::new().event_types(["wallet.*"]),
+        )
+        .await;
+    match by_prefix {
+        Err(Error::InvalidInput { field, reason }) => {
+            assert_eq!(field, "event_types", "the field named");
+            assert!(reason.contains("wallet.*"), "not named: {reason}");
+        }
+        other => panic!("`wallet.*` covers no name but was taken: {other:?}"),
+    }
+    assert_eq!(
+        h.endpoint(&group).await,
+        before,
+        "a refused filter was stored"
+    );
+    h.webhooks
+        .declare_event_types([wallet("payout.settled")])
+        .await
+        .unwrap_or_else(|e| panic!("declaring payout.settled failed: {e}"));
+
+    let wallet_group = [&group, &every];
+    let cases: [(&str, &[&EndpointId], &[&EndpointId]); 6] = [
+        ("transaction.confirmed", &[&group, &prefix, &every], &[&off]),
+        ("balance.low", &wallet_group, &[&off]),
+        ("payout.settled", &wallet_group, &[&off]),
+        ("invoice.paid", &[&invoices, &every], &[]),
+        // Grouped under `billing`, its first segment: no `invoice` here.
+        ("billing.invoice.paid", &[&every], &[]),
+        ("customer.created", &[&every], &[]),
+    ];
+    for (event_type, expected, disabled) in cases {
+        check_recipients(&h, event_type, expected, disabled).await;
+    }
+
+    h.webhooks
+        .declare_event_types([event_type("balance.low").group("alerts")])
+        .await
+        .unwrap_or_else(|e| panic!("moving balance.low to alerts failed: {e}"));
+    check_recipients(&h, "balance.low", &[&every], &[]).await;
+    h.update(
+        &invoices,
+        UpdateEndpoint::new().event_types(["group:wallet"]),
+    )
+    .await;
+    check_recipients(&h, "invoice.paid", &[&every], &[]).await;
+    check_recipients(&h, "payout.settled", &[&group, &invoices, &every], &[&off]).await;
+}
+
 // The backend itself, called directly.
 
 /// Subscriber ids come out ascending and once each, whatever order the
@@ -99,7 +228,7 @@ pub async fn backend_subscribers_ascending_whatever_the_insert_order(store: Arc<
             .expect("insert");
     }
     let subscribers = store
-        .subscribers(&t, "invoice.paid")
+        .subscribers(&t, &event_type("invoice.paid"))
         .await
         .expect("subscribers");
     assert_eq!(

@@ -4,6 +4,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::TenantId;
+use super::event_type::{EventType, covering_entries};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::id::EndpointId;
@@ -24,8 +25,10 @@ pub struct Endpoint {
     pub description: String,
     /// Where deliveries are POSTed.
     pub url: String,
-    /// The event types it receives; `None` for every event type. `group.*`
-    /// stands for every name that starts with `group.`.
+    /// The event types it receives; `None` for every event type. Each entry
+    /// is a name, `prefix.*` for every name that starts with `prefix.`, or
+    /// `group:<group>` for every type the catalog files under `<group>`
+    /// (see [`NewEndpoint::event_types`](field@NewEndpoint::event_types)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_types: Option<BTreeSet<String>>,
     /// Whether it receives deliveries.
@@ -92,26 +95,24 @@ impl Endpoint {
         }
     }
 
-    /// Whether the endpoint's filter lets `event_type` through (regardless of
-    /// its status).
-    pub fn subscribes_to(&self, event_type: &str) -> bool {
+    /// Whether the endpoint's filter lets `event_type`, a catalog entry,
+    /// through (regardless of its status): it has no filter, or its filter
+    /// holds one of [`EventType::covering_entries`].
+    pub fn subscribes_to(&self, event_type: &EventType) -> bool {
+        self.subscribes_via(&event_type.covering_entries())
+    }
+
+    /// Whether the endpoint has no filter or its filter holds one of
+    /// `entries`, a type's covering entries.
+    fn subscribes_via(&self, entries: &[String]) -> bool {
         self.event_types
             .as_ref()
-            .is_none_or(|patterns| patterns.iter().any(|p| pattern_matches(p, event_type)))
+            .is_none_or(|filter| entries.iter().any(|entry| filter.contains(entry)))
     }
 
     /// Whether the endpoint is active.
     pub fn is_active(&self) -> bool {
         self.status == EndpointStatus::Active
-    }
-}
-
-/// Whether the subscription pattern `pattern` (a name, or `prefix.*`) covers
-/// `event_type`.
-pub(crate) fn pattern_matches(pattern: &str, event_type: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => event_type.starts_with(prefix),
-        None => pattern == event_type,
     }
 }
 
@@ -147,16 +148,30 @@ pub enum EndpointStatus {
 }
 
 /// Narrows an endpoint listing.
+///
+/// Deserialises from a request's `status` and `event_type`; the catalog
+/// group of `event_type` is looked up by
+/// [`Webhooks::list_endpoints`](crate::Webhooks::list_endpoints) before a
+/// backend sees the filter, so a backend reads it through
+/// [`EndpointFilter::matches`] or [`EndpointFilter::covering_entries`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct EndpointFilter {
     /// Only endpoints with this status.
     #[serde(default)]
     pub status: Option<StatusFilter>,
-    /// Only endpoints whose filter lets this event type through: an
-    /// event-type name, or the listing is refused.
+    /// Only endpoints whose filter lets this event type through (an
+    /// event-type name, or the listing is refused): by its name, a
+    /// `prefix.*` pattern, or `group:<group>` of its catalog group. A type
+    /// missing from the catalog has no group.
     #[serde(default)]
     pub event_type: Option<String>,
+    /// The catalog entry of `event_type`, for its group. Set by
+    /// [`EndpointFilter::subscribed_to`], and by the facade from the
+    /// catalog; ignored when it names another type than `event_type`, so
+    /// a changed `event_type` never keeps a stale group.
+    #[serde(skip)]
+    pub(crate) catalog_entry: Option<EventType>,
 }
 
 impl EndpointFilter {
@@ -179,6 +194,34 @@ impl EndpointFilter {
         self
     }
 
+    /// Only endpoints subscribed to `event_type`, a catalog entry: by its
+    /// name, a `prefix.*` pattern or its group.
+    #[must_use]
+    pub fn subscribed_to(mut self, event_type: &EventType) -> Self {
+        self.event_type = Some(event_type.name.clone());
+        self.catalog_entry = Some(event_type.clone());
+        self
+    }
+
+    /// The filter with `event_type`'s catalog entry as looked up (`None`
+    /// for a type missing from the catalog), replacing any set before.
+    pub(crate) fn with_catalog_entry(mut self, entry: Option<EventType>) -> Self {
+        self.catalog_entry = entry;
+        self
+    }
+
+    /// The endpoint filter entries any one of which lets an endpoint
+    /// through `event_type` ([`EventType::covering_entries`]); `None` when
+    /// the listing is not narrowed by type. Endpoints without a filter pass
+    /// either way. A backend that queries an index uses these.
+    pub fn covering_entries(&self) -> Option<Vec<String>> {
+        let name = self.event_type.as_deref()?;
+        Some(match &self.catalog_entry {
+            Some(entry) if entry.name == name => entry.covering_entries(),
+            _ => covering_entries(name, None),
+        })
+    }
+
     /// Whether `endpoint` passes (deleted endpoints never do).
     pub fn matches(&self, stored: &StoredEndpoint) -> bool {
         stored.is_live()
@@ -186,9 +229,8 @@ impl EndpointFilter {
                 .status
                 .is_none_or(|status| status.matches(&stored.endpoint.status))
             && self
-                .event_type
-                .as_deref()
-                .is_none_or(|t| stored.endpoint.subscribes_to(t))
+                .covering_entries()
+                .is_none_or(|entries| stored.endpoint.subscribes_via(&entries))
     }
 }
 
@@ -325,7 +367,7 @@ impl StoredEndpoint {
 ///
 /// let new = NewEndpoint::new("https://example.com/webhooks")
 ///     .name("Billing")
-///     .event_types(["invoice.paid", "customer.*"]);
+///     .event_types(["invoice.paid", "customer.*", "group:wallet"]);
 /// ```
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -341,7 +383,21 @@ pub struct NewEndpoint {
     /// Free text (at most 1024 bytes).
     #[serde(default)]
     pub description: String,
-    /// Names or `group.*` patterns from the catalog; `None` for every event.
+    /// The event types to receive; `None` for every event type. Each entry
+    /// is one of:
+    ///
+    /// - a name from the catalog, such as `invoice.paid`;
+    /// - `prefix.*`, every name that starts with `prefix.` (at least one
+    ///   declared name must), such as `invoice.*` for `invoice.paid` and
+    ///   `invoice.paid.late`;
+    /// - `group:<group>`, every type the catalog files under the group
+    ///   ([`EventType::group`](field@crate::model::EventType::group)), whatever
+    ///   its name, including types declared or moved there later (at least
+    ///   one declared type must be in it now). A group is not a name
+    ///   prefix: `transaction.confirmed` filed under `wallet` is in
+    ///   `group:wallet` but not in `wallet.*`.
+    ///
+    /// Entries not in the catalog are refused, all named in one error.
     #[serde(default)]
     pub event_types: Option<Vec<String>>,
     /// Attempt timeout, 1 to 30 s; 15 s when absent.
@@ -417,7 +473,8 @@ impl NewEndpoint {
         self
     }
 
-    /// Subscribes to these names or `group.*` patterns only.
+    /// Subscribes to these names, `prefix.*` patterns and `group:<group>`
+    /// groups only (see [`NewEndpoint::event_types`](field@NewEndpoint::event_types)).
     #[must_use]
     pub fn event_types<S: Into<String>>(mut self, types: impl IntoIterator<Item = S>) -> Self {
         self.event_types = Some(types.into_iter().map(Into::into).collect());
@@ -492,7 +549,8 @@ pub struct UpdateEndpoint {
     /// New description.
     #[serde(default)]
     pub description: Option<String>,
-    /// Replaces the event filter: `Some(None)` for every event type.
+    /// Replaces the event filter: `Some(None)` for every event type. The
+    /// entries are as for [`NewEndpoint::event_types`](field@NewEndpoint::event_types).
     #[serde(default, deserialize_with = "present")]
     pub event_types: Option<Option<Vec<String>>>,
     /// New attempt timeout.
@@ -544,7 +602,8 @@ impl UpdateEndpoint {
         self
     }
 
-    /// Replaces the event filter with these names or patterns.
+    /// Replaces the event filter with these names, `prefix.*` patterns and
+    /// `group:<group>` groups.
     #[must_use]
     pub fn event_types<S: Into<String>>(mut self, types: impl IntoIterator<Item = S>) -> Self {
         self.event_types = Some(Some(types.into_iter().map(Into::into).collect()));
@@ -648,5 +707,35 @@ pub(crate) fn validate_event_type_name(name: &str, field: &'static str) -> Resul
                 "{name:?} is not an event-type name: dot-separated segments of [A-Za-z0-9_-], at most 128 characters"
             ),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_filter_covers_the_group_of_its_catalog_entry_only() {
+        let confirmed = EventType::new("transaction.confirmed")
+            .unwrap()
+            .group("wallet");
+        let filter = EndpointFilter::default().subscribed_to(&confirmed);
+        assert_eq!(
+            filter.covering_entries().unwrap(),
+            confirmed.covering_entries()
+        );
+        // Not looked up, or not in the catalog: names and patterns only.
+        let by_name = EndpointFilter {
+            event_type: Some("transaction.confirmed".into()),
+            ..EndpointFilter::default()
+        };
+        let name_only = ["transaction.confirmed", "transaction.*"];
+        assert_eq!(by_name.covering_entries().unwrap(), name_only);
+        // Another type set afterwards does not keep the old group.
+        let mut changed = filter;
+        changed.event_type = Some("invoice.paid".into());
+        let invoice = ["invoice.paid", "invoice.*"];
+        assert_eq!(changed.covering_entries().unwrap(), invoice);
+        assert_eq!(EndpointFilter::default().covering_entries(), None);
     }
 }

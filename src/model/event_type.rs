@@ -4,6 +4,13 @@ use super::json::{self, Fault};
 use super::{Payload, validate_event_type_name};
 use crate::error::Error;
 
+/// How a filter entry names a catalog group: `group:<group>`. No name or
+/// `prefix.*` pattern contains a `:`, so the two kinds never collide.
+pub(crate) const GROUP_ENTRY_PREFIX: &str = "group:";
+
+/// The longest group name, in bytes.
+pub(crate) const MAX_GROUP_LEN: usize = 128;
+
 /// An entry of the event-type catalog: a kind of event the application
 /// sends and endpoints subscribe to.
 ///
@@ -23,8 +30,9 @@ pub struct EventType {
     /// Dot-separated segments of `[A-Za-z0-9_-]`, such as `invoice.paid`.
     pub name: String,
     /// The group it is listed under; the first segment of the name unless
-    /// set otherwise. An endpoint subscribes to a whole group of names with
-    /// `prefix.*`.
+    /// set otherwise. An endpoint subscribes to every type of a group, those
+    /// declared later included, with the filter entry `group:<group>`; a
+    /// `prefix.*` entry goes by names instead.
     pub group: String,
     /// A human-readable name.
     pub title: String,
@@ -97,10 +105,33 @@ impl EventType {
         self
     }
 
+    /// Every endpoint filter entry that lets this event type through: its
+    /// name, `prefix.*` for each of its dotted prefixes, and
+    /// `group:<group>` for its catalog group.
+    ///
+    /// This is the one rule for which endpoints subscribe to a type: an
+    /// endpoint does when its filter holds any of these entries (or when it
+    /// has no filter), so a backend can answer with a set intersection,
+    /// such as `&&` on an indexed array column.
+    ///
+    /// ```
+    /// use hookshot::model::EventType;
+    ///
+    /// let late = EventType::new("invoice.paid.late")?.group("billing");
+    /// assert_eq!(
+    ///     late.covering_entries(),
+    ///     ["invoice.paid.late", "invoice.*", "invoice.paid.*", "group:billing"]
+    /// );
+    /// # Ok::<(), hookshot::Error>(())
+    /// ```
+    pub fn covering_entries(&self) -> Vec<String> {
+        covering_entries(&self.name, Some(&self.group))
+    }
+
     /// Checks a catalog entry that may have been built field by field.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         validate_event_type_name(&self.name, "event_type")?;
-        if self.group.is_empty() || self.group.len() > 128 {
+        if self.group.is_empty() || self.group.len() > MAX_GROUP_LEN {
             return Err(Error::invalid(
                 "event_type.group",
                 format!("the group of {} must be 1 to 128 characters", self.name),
@@ -167,5 +198,48 @@ impl EventType {
                 Err(e)
             }
         }
+    }
+}
+
+/// The filter entries that let a type named `name` through: the name,
+/// `prefix.*` for each dotted prefix, and `group:<group>` if it has a
+/// (non-empty) group. [`EventType::covering_entries`] and the listing of a
+/// type missing from the catalog (no group) both come here.
+pub(crate) fn covering_entries(name: &str, group: Option<&str>) -> Vec<String> {
+    let prefixes = name
+        .match_indices('.')
+        .map(|(dot, _)| format!("{}*", &name[..=dot]));
+    let group = group
+        .filter(|g| !g.is_empty())
+        .map(|g| format!("{GROUP_ENTRY_PREFIX}{g}"));
+    std::iter::once(name.to_owned())
+        .chain(prefixes)
+        .chain(group)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_cover_name_prefixes_and_group() {
+        let ping = EventType::new("ping").unwrap();
+        assert_eq!(ping.covering_entries(), ["ping", "group:ping"]);
+        let late = EventType::new("invoice.paid.late").unwrap().group("wallet");
+        assert_eq!(
+            late.covering_entries(),
+            [
+                "invoice.paid.late",
+                "invoice.*",
+                "invoice.paid.*",
+                "group:wallet"
+            ]
+        );
+        assert_eq!(
+            covering_entries("invoice.paid", None),
+            ["invoice.paid", "invoice.*"]
+        );
+        assert_eq!(covering_entries("ping", Some("")), ["ping"]);
     }
 }

@@ -25,5 +25,5 @@ pub use page::{Cursor, Direction, Page, PageRequest};
 pub use payload::Payload;
 pub use tenant::TenantId;
 
-pub(crate) use endpoint::{EndpointLimits, pattern_matches, validate_event_type_name};
+pub(crate) use endpoint::{EndpointLimits, validate_event_type_name};
 pub(crate) use payload::render_body;

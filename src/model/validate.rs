@@ -1,10 +1,11 @@
 //! Checks on what applications submit, shared by create and update so both
 //! refuse the same things with the same words.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
-use super::{EndpointLimits as Limits, EventType, pattern_matches, validate_event_type_name};
+use super::event_type::{GROUP_ENTRY_PREFIX, MAX_GROUP_LEN};
+use super::{EndpointLimits as Limits, EventType, validate_event_type_name};
 use crate::error::Error;
 
 /// Header names hookshot sets itself or that would break the request.
@@ -74,7 +75,10 @@ pub(crate) fn text(field: &'static str, value: &str, max: usize) -> Result<(), E
 
 /// Checks a subscription list against the catalog and returns it as a set.
 ///
-/// Every unknown name is reported at once, so a user fixes them in one go.
+/// An entry is known when it covers a declared type
+/// ([`EventType::covering_entries`]), the same rule that decides who
+/// subscribes: a name, a `prefix.*` of a name, a `group:` of a group.
+/// Every unknown entry is reported at once, so a user fixes them in one go.
 pub(crate) fn event_filter(
     patterns: Vec<String>,
     catalog: &[EventType],
@@ -93,11 +97,15 @@ pub(crate) fn event_filter(
         ));
     }
     for pattern in &patterns {
-        validate_event_type_name(pattern.strip_suffix(".*").unwrap_or(pattern), FIELD)?;
+        filter_entry(pattern, FIELD)?;
     }
+    let known: HashSet<String> = catalog
+        .iter()
+        .flat_map(EventType::covering_entries)
+        .collect();
     let unknown: Vec<&str> = patterns
         .iter()
-        .filter(|p| !catalog.iter().any(|t| pattern_matches(p, &t.name)))
+        .filter(|p| !known.contains(*p))
         .map(String::as_str)
         .collect();
     if !unknown.is_empty() {
@@ -107,6 +115,23 @@ pub(crate) fn event_filter(
         ));
     }
     Ok(patterns.into_iter().collect())
+}
+
+/// Checks the form of one filter entry: a name, `prefix.*`, or
+/// `group:<group>` with a group of 1 to 128 bytes.
+fn filter_entry(entry: &str, field: &'static str) -> Result<(), Error> {
+    let Some(group) = entry.strip_prefix(GROUP_ENTRY_PREFIX) else {
+        return validate_event_type_name(entry.strip_suffix(".*").unwrap_or(entry), field);
+    };
+    if group.is_empty() || group.len() > MAX_GROUP_LEN {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{entry:?} is not a group entry: group:<group>, the group 1 to {MAX_GROUP_LEN} bytes"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks an attempt timeout.
@@ -335,8 +360,41 @@ mod tests {
             "{err}"
         );
         assert!(event_filter(vec![], &catalog).is_err());
+        assert!(event_filter(vec!["group:".into()], &catalog).is_err());
         assert!(event_filter(vec!["invoice..paid".into()], &catalog).is_err());
         assert!(event_filter(vec!["invoice*".into()], &catalog).is_err());
+    }
+
+    #[test]
+    fn event_filters_take_groups_apart_from_prefixes() {
+        let catalog = [
+            EventType::new("transaction.confirmed")
+                .unwrap()
+                .group("wallet"),
+            EventType::new("invoice.paid").unwrap(),
+        ];
+        let ok = event_filter(
+            vec!["group:wallet".into(), "group:invoice".into()],
+            &catalog,
+        );
+        assert_eq!(ok.unwrap().len(), 2);
+        let err = event_filter(
+            vec![
+                "group:wallet".into(),
+                "wallet.*".into(),
+                "group:transaction".into(),
+                "group:ledger".into(),
+            ],
+            &catalog,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "not in the event-type catalog: wallet.*, group:transaction, group:ledger"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

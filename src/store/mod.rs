@@ -178,6 +178,10 @@ pub trait EndpointStore: Send + Sync + fmt::Debug {
     /// [`crate::model::Direction::Older`] (newest first), ascending for
     /// [`crate::model::Direction::Newer`]. The extra row tells the caller
     /// that more lie beyond.
+    ///
+    /// Whether an endpoint passes is [`EndpointFilter::matches`]; a backend
+    /// that queries instead keeps to it with
+    /// [`EndpointFilter::covering_entries`].
     async fn list_endpoints(
         &self,
         tenant: &TenantId,
@@ -188,12 +192,17 @@ pub trait EndpointStore: Send + Sync + fmt::Debug {
     /// The ids of the live, active endpoints of `tenant` whose filter lets
     /// `event_type` through, in ascending id order.
     ///
+    /// `event_type` is the catalog entry, group and all, as the facade read
+    /// it for this send. An endpoint subscribes when it has no filter or its
+    /// filter holds one of [`EventType::covering_entries`]
+    /// ([`crate::model::Endpoint::subscribes_to`]).
+    ///
     /// It runs for every event sent, so its cost should grow with the number
     /// of subscribers, not the number of endpoints.
     async fn subscribers(
         &self,
         tenant: &TenantId,
-        event_type: &str,
+        event_type: &EventType,
     ) -> Result<Vec<EndpointId>, Error>;
 }
 
@@ -206,15 +215,9 @@ pub trait CatalogStore: Send + Sync + fmt::Debug {
     /// Every event type, by name ascending.
     async fn event_types(&self) -> Result<Vec<EventType>, Error>;
 
-    /// The event type `name`, if declared.
+    /// The event type `name`, if declared: read for every event sent, and
+    /// for every listing filtered by type.
     async fn event_type(&self, name: &str) -> Result<Option<EventType>, Error>;
-
-    /// Whether the event type `name` is declared: checked for every event
-    /// sent. The default reads the whole event type; a backend can answer
-    /// without copying it.
-    async fn has_event_type(&self, name: &str) -> Result<bool, Error> {
-        Ok(self.event_type(name).await?.is_some())
-    }
 }
 
 /// A worker's hold on a claimed delivery until `expires_at`.

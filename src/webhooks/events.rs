@@ -103,12 +103,13 @@ impl Webhooks {
         // A malformed name cannot be in the catalog; asking the store would
         // fail on one it cannot hold (a NUL, on PostgreSQL).
         validate_event_type_name(event_type, "event_type")?;
-        if !self.store.has_event_type(event_type).await? {
+        // Read once: the catalog entry's group decides who subscribes.
+        let Some(catalog_entry) = self.store.event_type(event_type).await? else {
             return Err(Error::invalid(
                 "event_type",
                 format!("{event_type:?} is not in the event-type catalog"),
             ));
-        }
+        };
         let data = payload.into_json(self.config.max_payload_bytes)?;
         let now = self.clock.now();
         let claim = Idempotency {
@@ -124,7 +125,7 @@ impl Webhooks {
         let event = self.new_event(tenant, event_type, data, now);
         let deliveries: Vec<Delivery> = self
             .store
-            .subscribers(tenant, event_type)
+            .subscribers(tenant, &catalog_entry)
             .await?
             .into_iter()
             .map(|endpoint| Delivery::new(DeliveryId::generate(&self.ids, now), &event, endpoint))

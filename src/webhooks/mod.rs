@@ -445,6 +445,10 @@ impl Webhooks {
 
     /// A page of `tenant`'s endpoints, newest first.
     ///
+    /// A filter by event type looks the type up in the catalog, so that
+    /// endpoints subscribed to its group (`group:<group>`) are listed too;
+    /// for a type not in the catalog, names and `prefix.*` patterns count.
+    ///
     /// # Errors
     /// [`Error::InvalidInput`] for a limit outside 1 to 250, or a filter
     /// whose event type is not an event-type name (field `event_type`).
@@ -456,7 +460,16 @@ impl Webhooks {
     ) -> Result<Page<Endpoint>, Error> {
         page.validate()?;
         validate::filter_event_type(filter.event_type.as_deref())?;
-        let rows = self.store.list_endpoints(tenant, filter, page).await?;
+        let filter = match &filter.event_type {
+            // The catalog's entry, not one the caller set: only the
+            // catalog says which group a type is in.
+            Some(name) => {
+                let entry = self.store.event_type(name).await?;
+                filter.clone().with_catalog_entry(entry)
+            }
+            None => filter.clone(),
+        };
+        let rows = self.store.list_endpoints(tenant, &filter, page).await?;
         Ok(Page::from_rows(page, rows, |s| s.endpoint.id.as_str()).map(|s| s.endpoint))
     }
 

@@ -11,7 +11,7 @@ use super::{MemoryStore, read, write};
 use crate::clock::Timestamp;
 use crate::error::{ConflictKind, Error};
 use crate::id::EndpointId;
-use crate::model::{Direction, EndpointFilter, PageRequest, StoredEndpoint, TenantId};
+use crate::model::{Direction, EndpointFilter, EventType, PageRequest, StoredEndpoint, TenantId};
 use crate::store::{
     EndpointChange, EndpointStore, IdempotencyRecord, Inserted, apply_endpoint_change,
 };
@@ -35,10 +35,11 @@ struct TenantEndpoints {
 #[derive(Debug, Default)]
 struct SubscriberIndex {
     every_event: BTreeSet<EndpointId>,
-    /// Exact names.
-    names: HashMap<String, BTreeSet<EndpointId>>,
-    /// `group.*` patterns, keyed by the prefix with its trailing dot.
-    prefixes: HashMap<String, BTreeSet<EndpointId>>,
+    /// By filter entry as written: names, `prefix.*` patterns and
+    /// `group:<group>` entries alike. A lookup reads the entries that cover
+    /// the type ([`EventType::covering_entries`]), so the index keeps no
+    /// rule of its own.
+    by_entry: HashMap<String, BTreeSet<EndpointId>>,
 }
 
 impl SubscriberIndex {
@@ -47,55 +48,41 @@ impl SubscriberIndex {
             return;
         }
         let id = &stored.endpoint.id;
-        let Some(patterns) = &stored.endpoint.event_types else {
+        let Some(entries) = &stored.endpoint.event_types else {
             self.every_event.insert(id.clone());
             return;
         };
-        for pattern in patterns {
-            let (map, key) = self.slot(pattern);
-            map.entry(key.to_owned()).or_default().insert(id.clone());
+        for entry in entries {
+            let ids = self.by_entry.entry(entry.clone()).or_default();
+            ids.insert(id.clone());
         }
     }
 
     fn remove(&mut self, stored: &StoredEndpoint) {
         let id = &stored.endpoint.id;
-        let Some(patterns) = &stored.endpoint.event_types else {
+        let Some(entries) = &stored.endpoint.event_types else {
             self.every_event.remove(id);
             return;
         };
-        for pattern in patterns {
-            let (map, key) = self.slot(pattern);
-            if let Some(ids) = map.get_mut(key) {
+        for entry in entries {
+            if let Some(ids) = self.by_entry.get_mut(entry) {
                 ids.remove(id);
                 if ids.is_empty() {
-                    map.remove(key);
+                    self.by_entry.remove(entry);
                 }
             }
         }
     }
 
-    /// The map a pattern is indexed in, and its key there.
-    fn slot<'p>(
-        &mut self,
-        pattern: &'p str,
-    ) -> (&mut HashMap<String, BTreeSet<EndpointId>>, &'p str) {
-        match pattern.strip_suffix('*') {
-            Some(prefix) => (&mut self.prefixes, prefix),
-            None => (&mut self.names, pattern),
-        }
-    }
-
-    fn lookup(&self, event_type: &str) -> Vec<EndpointId> {
-        let group_prefixes = event_type
-            .match_indices('.')
-            .filter_map(|(dot, _)| self.prefixes.get(&event_type[..=dot]));
+    fn lookup(&self, event_type: &EventType) -> Vec<EndpointId> {
+        let covering = event_type.covering_entries();
+        let by_entry = covering.iter().filter_map(|entry| self.by_entry.get(entry));
         let mut ids: Vec<EndpointId> = std::iter::once(&self.every_event)
-            .chain(self.names.get(event_type))
-            .chain(group_prefixes)
+            .chain(by_entry)
             .flatten()
             .cloned()
             .collect();
-        // An endpoint may match through several patterns.
+        // An endpoint may match through several entries.
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -221,7 +208,7 @@ impl EndpointStore for MemoryStore {
     async fn subscribers(
         &self,
         tenant: &TenantId,
-        event_type: &str,
+        event_type: &EventType,
     ) -> Result<Vec<EndpointId>, Error> {
         let state = read(&self.endpoints);
         Ok(state

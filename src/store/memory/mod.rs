@@ -15,9 +15,10 @@ use crate::model::EventType;
 
 /// Keeps everything in process memory behind read-write locks.
 ///
-/// Subscriber lookups use an index per tenant from event-type name and
-/// `group.*` prefix to the active endpoints that subscribe, so their cost
-/// follows the number of subscribers rather than the number of endpoints.
+/// Subscriber lookups use an index per tenant from filter entry (name,
+/// `prefix.*` pattern or `group:<group>`) to the active endpoints that hold
+/// it, so their cost follows the number of subscribers rather than the
+/// number of endpoints.
 ///
 /// Its `Debug` is a summary: the records hold secrets and payloads, and may
 /// be millions.
@@ -71,9 +72,5 @@ impl CatalogStore for MemoryStore {
 
     async fn event_type(&self, name: &str) -> Result<Option<EventType>, Error> {
         Ok(read(&self.catalog).get(name).cloned())
-    }
-
-    async fn has_event_type(&self, name: &str) -> Result<bool, Error> {
-        Ok(read(&self.catalog).contains_key(name))
     }
 }

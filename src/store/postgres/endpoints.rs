@@ -18,7 +18,9 @@ use crate::id::EndpointId;
 use crate::model::{
     EndpointFilter, EventType, PageRequest, StatusFilter, StoredEndpoint, TenantId,
 };
-use crate::store::{CatalogStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted};
+use crate::store::{
+    CatalogStore, EndpointChange, EndpointStore, IdempotencyRecord, Inserted, apply_endpoint_change,
+};
 
 /// An endpoint row as read: its id, tenant and record.
 type EndpointRow = (String, String, String);
@@ -27,25 +29,16 @@ fn decode((id, tenant, record): &EndpointRow) -> Result<StoredEndpoint, Error> {
     records::endpoint_from_row(id, tenant, record)
 }
 
-/// The filter column: `NULL` for every type, else the names and patterns.
+/// The filter column: `NULL` for every type, else the entries as written
+/// (names, `prefix.*` patterns, `group:<group>`). The subscriber lookup and
+/// the listing filter match it with `&&` against a type's
+/// [`EventType::covering_entries`], which its GIN index answers directly.
 fn event_types_column(stored: &StoredEndpoint) -> Option<Vec<String>> {
     stored
         .endpoint
         .event_types
         .as_ref()
         .map(|types| types.iter().cloned().collect())
-}
-
-/// Every subscription entry that covers `event_type`: the name itself and
-/// `prefix.*` for each of its dotted prefixes. An endpoint subscribes when
-/// its filter holds any of them, which a GIN index answers directly.
-fn covering_patterns(event_type: &str) -> Vec<String> {
-    let prefixes = event_type
-        .match_indices('.')
-        .map(|(dot, _)| format!("{}*", &event_type[..=dot]));
-    std::iter::once(event_type.to_owned())
-        .chain(prefixes)
-        .collect()
 }
 
 #[async_trait]
@@ -128,14 +121,7 @@ impl EndpointStore for PostgresStore {
             .await
             .map_err(backend("updating an endpoint"))?;
         let row = row.ok_or_else(|| Error::not_found("endpoint", id.as_str()))?;
-        let mut updated = decode(&row)?;
-        change(&mut updated)?;
-        if updated.endpoint.id != *id || updated.endpoint.tenant != *tenant {
-            return Err(Error::invalid(
-                "endpoint",
-                "an update may not change the id or tenant",
-            ));
-        }
+        let updated = apply_endpoint_change(&decode(&row)?, tenant, id, change)?;
         sqlx::query(&self.sql().update_endpoint)
             .bind(tenant.as_str())
             .bind(id.as_str())
@@ -166,10 +152,10 @@ impl EndpointStore for PostgresStore {
             Some(StatusFilter::Disabled) => query.push(" AND NOT active"),
             None => &mut query,
         };
-        if let Some(event_type) = &filter.event_type {
+        if let Some(covering) = filter.covering_entries() {
             query
                 .push(" AND (event_types IS NULL OR event_types && ")
-                .push_bind(covering_patterns(event_type))
+                .push_bind(covering)
                 .push(")");
         }
         push_page(&mut query, page);
@@ -184,11 +170,11 @@ impl EndpointStore for PostgresStore {
     async fn subscribers(
         &self,
         tenant: &TenantId,
-        event_type: &str,
+        event_type: &EventType,
     ) -> Result<Vec<EndpointId>, Error> {
         let ids: Vec<String> = sqlx::query_scalar(&self.sql().subscribers)
             .bind(tenant.as_str())
-            .bind(covering_patterns(event_type))
+            .bind(event_type.covering_entries())
             .fetch_all(self.pool())
             .await
             .map_err(backend("looking up subscribers"))?;
@@ -267,19 +253,5 @@ impl CatalogStore for PostgresStore {
             .as_deref()
             .map(|r| records::event_type_from_row(name, r))
             .transpose()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::covering_patterns;
-
-    #[test]
-    fn patterns_cover_name_and_each_group() {
-        assert_eq!(covering_patterns("ping"), ["ping"]);
-        assert_eq!(
-            covering_patterns("invoice.paid.late"),
-            ["invoice.paid.late", "invoice.*", "invoice.paid.*"]
-        );
     }
 }

@@ -148,6 +148,9 @@ impl Sql {
                    record = $6::jsonb \
                  WHERE tenant = $1 AND id = $2"
             ),
+            // `$2` is the type's covering entries (name, `prefix.*`
+            // patterns, `group:<group>`): one `&&` on the GIN index finds
+            // the endpoints naming any of them, whichever kind it is.
             subscribers: format!(
                 "SELECT id FROM {s}.endpoints \
                  WHERE tenant = $1 AND active AND NOT deleted \
