@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use super::Payload;
 use super::json::{self, Fault};
-use super::{Payload, validate_event_type_name};
 use crate::error::Error;
 
 /// How a filter entry names a catalog group: `group:<group>`. No name or
@@ -216,6 +216,25 @@ pub(crate) fn covering_entries(name: &str, group: Option<&str>) -> Vec<String> {
         .chain(prefixes)
         .chain(group)
         .collect()
+}
+
+/// Checks an event-type name: dot-separated segments of `[A-Za-z0-9_-]`.
+pub(crate) fn validate_event_type_name(name: &str, field: &'static str) -> Result<(), Error> {
+    let segment_ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if name.len() <= 128 && name.split('.').all(segment_ok) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!(
+                "{name:?} is not an event-type name: dot-separated segments of [A-Za-z0-9_-], at most 128 characters"
+            ),
+        ))
+    }
 }
 
 #[cfg(test)]

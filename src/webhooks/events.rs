@@ -1,6 +1,7 @@
 //! Sending events and reading their delivery history.
 
-use super::{Idempotency, SendOptions, Webhooks, digest};
+use super::idempotency::{Idempotency, digest};
+use super::{SendOptions, Webhooks};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::id::{DeliveryId, EndpointId, EventId};
