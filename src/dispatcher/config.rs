@@ -52,7 +52,7 @@ impl Default for DispatcherConfig {
         Self {
             concurrency: 64,
             per_endpoint_concurrency: 4,
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(15),
             poll_interval: Duration::from_secs(1),
             retry_schedule: RetrySchedule::standard(),
             retry_after_cap: Duration::from_secs(6 * 3600),
@@ -68,6 +68,9 @@ impl DispatcherConfig {
     /// The most workers a dispatcher runs. Each is a task, with a slot to
     /// track its attempt in, started when the dispatcher is.
     pub const MAX_CONCURRENCY: usize = 65_536;
+
+    /// The shortest lease accepted.
+    pub const MIN_LEASE: Duration = Duration::from_secs(3);
 
     /// Refuses settings the dispatcher cannot run with: a zero concurrency
     /// or one past [`Self::MAX_CONCURRENCY`], a lease that could run out
@@ -86,11 +89,8 @@ impl DispatcherConfig {
                 format!("must be at most {}", Self::MAX_CONCURRENCY),
             ));
         }
-        if self.lease <= Duration::from_secs(30) {
-            return Err(Error::invalid(
-                "lease",
-                "must be longer than the longest attempt (30 s)",
-            ));
+        if self.lease < Self::MIN_LEASE {
+            return Err(Error::invalid("lease", "must be at least 3 s"));
         }
         if self.poll_interval.is_zero() {
             return Err(Error::invalid("poll_interval", "must be longer than zero"));

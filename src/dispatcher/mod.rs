@@ -30,6 +30,7 @@ mod builder;
 mod config;
 mod handle;
 mod health;
+mod heartbeat;
 mod outage;
 mod outcome;
 mod ping;
