@@ -1,5 +1,6 @@
 //! Leases renewed while their attempts run (capability `renew_leases`).
 
+use std::slice;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,7 +71,7 @@ pub async fn renew_leases_extends_only_leases_still_held(store: Arc<dyn Store>) 
             "requeueing {id} under a renewed lease: expected DeliveryInFlight, got {other:?}"
         ),
     }
-    let shorter = renew(&store, &[kept.lease.clone()], at_second(45)).await;
+    let shorter = renew(&store, slice::from_ref(&kept.lease), at_second(45)).await;
     assert_eq!(shorter, [true], "a shorter renewal of a held lease");
     assert_eq!(
         next_due(&store).await,
@@ -88,7 +89,7 @@ pub async fn renew_leases_extends_only_leases_still_held(store: Arc<dyn Store>) 
     assert_eq!(stored.status, DeliveryStatus::Pending, "{id} released");
     assert_eq!(stored.next_attempt_at, Some(at_second(40)), "{id} released");
     assert_eq!(
-        renew(&store, &[released.lease.clone()], at_second(90)).await,
+        renew(&store, slice::from_ref(&released.lease), at_second(90)).await,
         [false],
         "renewing a released lease"
     );
@@ -96,7 +97,7 @@ pub async fn renew_leases_extends_only_leases_still_held(store: Arc<dyn Store>) 
     // One more renewal for `kept`; `taken` runs out at 50 s and is taken
     // over, with `released`, which is due.
     assert_eq!(
-        renew(&store, &[kept.lease.clone()], at_second(80)).await,
+        renew(&store, slice::from_ref(&kept.lease), at_second(80)).await,
         [true]
     );
     let claimed = claim_at(&store, "w2", at_second(50), 10).await;
@@ -128,7 +129,7 @@ pub async fn renew_leases_extends_only_leases_still_held(store: Arc<dyn Store>) 
         "attempts at {id}"
     );
     assert_eq!(
-        renew(&store, &[kept.lease.clone()], at_second(90)).await,
+        renew(&store, slice::from_ref(&kept.lease), at_second(90)).await,
         [false],
         "renewing a lease after its attempt was recorded"
     );
