@@ -31,8 +31,8 @@ async fn run_all_with_passes_on_memory_store() {
     run_all_with(memory, declared).await;
 }
 
-/// A [`MemoryStore`] with nothing optional: `purge_finished`,
-/// `watch_new_work` and `renew_leases` keep the trait's defaults. With `forget_groups`, its
+/// A [`MemoryStore`] with nothing optional: `purge_finished` and
+/// `watch_new_work` keep the trait's defaults. With `forget_groups`, its
 /// subscriber lookup also forgets `group.*` patterns.
 #[derive(Debug, Default)]
 struct CoreOnly {
@@ -123,6 +123,7 @@ impl CatalogStore for CoreOnly {
     }
 }
 
+// `renew_leases`, optional too, keeps the trait's default as well.
 #[async_trait]
 impl DeliveryStore for CoreOnly {
     async fn enqueue(
