@@ -12,8 +12,9 @@
 //! - `HOOKSHOT_WORKER`: this process's worker id (default from its pid);
 //! - `HOOKSHOT_CONCURRENCY`: attempts in flight, in all and per endpoint
 //!   (default 64);
-//! - `HOOKSHOT_LEASE_SECS`: how long a claim holds a delivery (default 60;
-//!   at least 31), so how soon a dead process's deliveries are taken over;
+//! - `HOOKSHOT_LEASE_SECS`: how long a claim holds a delivery without a
+//!   renewal (default 15; at least 3), so how soon a dead process's
+//!   deliveries are taken over;
 //! - `HOOKSHOT_EXIT_WHEN_IDLE=1`: exit once nothing is queued or leased,
 //!   instead of running until killed.
 //!
@@ -43,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let schema = setting("HOOKSHOT_SCHEMA", "hookshot");
     let worker = setting("HOOKSHOT_WORKER", &format!("pid-{}", std::process::id()));
     let concurrency: usize = setting("HOOKSHOT_CONCURRENCY", "64").parse()?;
-    let lease = Duration::from_secs(setting("HOOKSHOT_LEASE_SECS", "60").parse()?);
+    let lease = Duration::from_secs(setting("HOOKSHOT_LEASE_SECS", "15").parse()?);
     let exit_when_idle = setting("HOOKSHOT_EXIT_WHEN_IDLE", "0") == "1";
 
     let store = PostgresStore::connect(&url, &schema).await?;

@@ -48,6 +48,12 @@ pub enum Notice {
     ///   off, polling less and less often while the store keeps failing.
     ///   The outage is reported once, when it starts; a
     ///   [`Notice::StoreRecovered`] follows when claims succeed again.
+    /// - renewing the leases of attempts in flight
+    ///   ([`StoreOperation::RenewLeases`]): tried again every third of a
+    ///   lease. Reported once, when the failures start, with a
+    ///   [`Notice::StoreRecovered`] when a renewal succeeds again. Leases
+    ///   not renewed in time run out, and their deliveries are attempted
+    ///   again by whoever claims them: the receiver may see them twice.
     /// - recording an attempt ([`StoreOperation::RecordAttempt`]): retried
     ///   a few times within a second or so; reported only when given up.
     ///   The delivery then stays leased until its lease runs out, and is
@@ -64,10 +70,12 @@ pub enum Notice {
         /// errors; a backend of your own should not either.
         error: String,
     },
-    /// Claims succeed again after a [`Notice::StoreFailed`] for
-    /// [`StoreOperation::Claim`].
+    /// Claims, or lease renewals, succeed again after a
+    /// [`Notice::StoreFailed`] for [`StoreOperation::Claim`] or
+    /// [`StoreOperation::RenewLeases`].
     StoreRecovered {
-        /// The operation that failed: [`StoreOperation::Claim`].
+        /// The operation that failed: [`StoreOperation::Claim`] or
+        /// [`StoreOperation::RenewLeases`].
         operation: StoreOperation,
         /// How many calls failed in a row before this success.
         failures: u64,
@@ -88,6 +96,9 @@ pub enum StoreOperation {
     Release,
     /// Recording an attempt and the delivery's new state.
     RecordAttempt,
+    /// Renewing the leases of the attempts in flight, so that nobody takes
+    /// their deliveries over while they run.
+    RenewLeases,
     /// Recording how an endpoint fares: when it was last tried, since when
     /// it has been failing, and disabling it.
     UpdateEndpoint,
@@ -99,14 +110,15 @@ pub enum StoreOperation {
 
 impl StoreOperation {
     /// A stable snake_case name, for logs and metrics: `claim`,
-    /// `read_endpoint`, `release`, `record_attempt`, `update_endpoint`,
-    /// `end_queue` or `purge`.
+    /// `read_endpoint`, `release`, `record_attempt`, `renew_leases`,
+    /// `update_endpoint`, `end_queue` or `purge`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Claim => "claim",
             Self::ReadEndpoint => "read_endpoint",
             Self::Release => "release",
             Self::RecordAttempt => "record_attempt",
+            Self::RenewLeases => "renew_leases",
             Self::UpdateEndpoint => "update_endpoint",
             Self::EndQueue => "end_queue",
             Self::Purge => "purge",

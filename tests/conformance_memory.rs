@@ -21,13 +21,14 @@ use hookshot::{DeliveryId, EndpointId, Error, EventId};
 
 hookshot::conformance_tests!(
     || async { Arc::new(MemoryStore::new()) as Arc<dyn Store> },
-    capabilities = [purge],
+    capabilities = [purge, renew_leases],
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_all_with_passes_on_memory_store() {
     let memory = || async { Arc::new(MemoryStore::new()) as Arc<dyn Store> };
-    run_all_with(memory, Capabilities::core().with_purge()).await;
+    let declared = Capabilities::core().with_purge().with_renew_leases();
+    run_all_with(memory, declared).await;
 }
 
 /// A [`MemoryStore`] with nothing optional: `purge_finished` and
@@ -123,6 +124,7 @@ impl CatalogStore for CoreOnly {
     }
 }
 
+// `renew_leases`, optional too, keeps the trait's default as well.
 #[async_trait]
 impl DeliveryStore for CoreOnly {
     async fn enqueue(
@@ -236,10 +238,11 @@ async fn run_all_passes_on_a_backend_with_nothing_optional() {
 async fn run_all_with_runs_the_cases_of_declared_capabilities() {
     let declared = Capabilities::all();
     let message = failure_of(run_all_with(|| async { CoreOnly::store(false) }, declared)).await;
-    assert!(message.starts_with("2 of "), "{message}");
+    assert!(message.starts_with("3 of "), "{message}");
     for case in [
         "purge_finished_removes_only_old_finished_history",
         "watch_new_work_wakes_on_queued_work",
+        "renew_leases_extends_only_leases_still_held",
     ] {
         let failed = format!("conformance case `{case}` failed");
         assert!(message.contains(&failed), "{message}");

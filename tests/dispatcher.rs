@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hookshot::clock::{Clock, ManualClock};
+use hookshot::clock::{Clock, ManualClock, TokioClock};
 use hookshot::dispatcher::{Dispatcher, DispatcherConfig};
 use hookshot::model::{
     AttemptOutcome, DeliveryFilter, DeliveryStatus, EndpointStatus, EventType, NewEndpoint,
@@ -1072,6 +1072,225 @@ async fn an_expired_lease_is_taken_over_and_the_old_worker_cannot_record() {
     assert_eq!(setup.detail(&id).await.attempt_log.len(), 1);
 }
 
+// ------------------------------------------------------- renewed leases
+
+/// Answers 204 after stalling for `stall` of tokio's clock; counts requests.
+#[derive(Debug)]
+struct Stalling {
+    stall: Duration,
+    requests: AtomicUsize,
+}
+
+impl Stalling {
+    fn new(stall: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            stall,
+            requests: AtomicUsize::new(0),
+        })
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Transport for Stalling {
+    async fn send(&self, _request: WebhookRequest) -> Result<WebhookResponse, TransportError> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.stall).await;
+        Ok(WebhookResponse::new(StatusCode::NO_CONTENT))
+    }
+}
+
+/// Dispatchers sharing one store on tokio's paused clock, so that a lease
+/// runs out as virtual time passes, as it would in a real process.
+struct OnTokioTime {
+    clock: Arc<TokioClock>,
+    webhooks: Arc<Webhooks>,
+    notices: Arc<Notices>,
+    tenant: TenantId,
+    lease: Duration,
+}
+
+impl OnTokioTime {
+    /// One endpoint, one event sent to it.
+    async fn with_one_send(store: Arc<dyn Store>, lease: Duration) -> (Self, DeliveryId) {
+        let clock = Arc::new(TokioClock::starting_at(START.parse().unwrap()));
+        let webhooks = Webhooks::builder(store)
+            .clock(clock.clone())
+            .event_types([EventType::new("invoice.paid").unwrap()])
+            .build()
+            .await
+            .unwrap();
+        let setup = Self {
+            clock,
+            webhooks: Arc::new(webhooks),
+            notices: Arc::new(Notices::default()),
+            tenant: TenantId::new("acme").unwrap(),
+            lease,
+        };
+        let endpoint = NewEndpoint::new("https://slow.example/hooks").timeout(30 * SECOND);
+        setup
+            .webhooks
+            .create_endpoint(&setup.tenant, endpoint)
+            .await
+            .unwrap();
+        setup
+            .webhooks
+            .send(&setup.tenant, "invoice.paid", r#"{"invoice":"in_1"}"#)
+            .await
+            .unwrap();
+        let deliveries = setup
+            .webhooks
+            .list_deliveries(&setup.tenant, &DeliveryFilter::new(), &PageRequest::first())
+            .await
+            .unwrap();
+        let id = deliveries.data[0].id.clone();
+        (setup, id)
+    }
+
+    fn dispatcher(&self, name: &str, transport: Arc<dyn Transport>) -> Dispatcher {
+        Dispatcher::builder(self.webhooks.clone())
+            .transport(transport)
+            .observer(self.notices.clone())
+            .random(Arc::new(NoJitter))
+            .worker_id(name)
+            .configure(|c| c.lease = self.lease)
+            .build()
+            .unwrap()
+    }
+
+    async fn detail(&self, id: &DeliveryId) -> hookshot::model::DeliveryDetail {
+        self.webhooks.delivery(&self.tenant, id).await.unwrap()
+    }
+
+    async fn delivered(&self, id: &DeliveryId) -> bool {
+        self.detail(id).await.delivery.status == DeliveryStatus::Delivered
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_is_renewed_while_an_attempt_outlasts_it() {
+    let lease = 10 * SECOND;
+    let (setup, id) = OnTokioTime::with_one_send(Arc::new(MemoryStore::new()), lease).await;
+    let slow = Stalling::new(40 * SECOND);
+    let fast = Stalling::new(Duration::ZERO);
+    let first = setup.dispatcher("first", slow.clone()).spawn();
+    eventually("the first dispatcher's attempt began", SECOND, || async {
+        slow.requests() == 1
+    })
+    .await;
+    let began = setup.clock.now();
+    let second = setup.dispatcher("second", fast.clone()).spawn();
+
+    eventually("delivered", 60 * SECOND, || setup.delivered(&id)).await;
+    let took = setup.clock.now().duration_since(began);
+    assert!(took >= 40 * SECOND, "delivered after {took:?}");
+    assert_eq!(
+        fast.requests(),
+        0,
+        "the second dispatcher took the delivery over while the first was still sending"
+    );
+    assert_eq!(slow.requests(), 1);
+    let log = setup.detail(&id).await.attempt_log;
+    assert_eq!(log.len(), 1, "recorded once: {log:?}");
+    assert_eq!(log[0].outcome.status(), Some(204));
+    let notices = setup.notices.all();
+    assert!(notices.is_empty(), "{notices:?}");
+    first.shutdown(SECOND).await;
+    second.shutdown(SECOND).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_renewal_is_reported_once_and_tried_again() {
+    let lease = 10 * SECOND;
+    let store = Arc::new(Flaky::default());
+    let (setup, id) = OnTokioTime::with_one_send(store.clone(), lease).await;
+    let slow = Stalling::new(40 * SECOND);
+    let fast = Stalling::new(Duration::ZERO);
+    // The first renewal fails; the second, a third of a lease later, still
+    // comes before the lease runs out.
+    store.fail("renew_leases", 1);
+    let first = setup.dispatcher("first", slow.clone()).spawn();
+    eventually("the first dispatcher's attempt began", SECOND, || async {
+        slow.requests() == 1
+    })
+    .await;
+    let second = setup.dispatcher("second", fast.clone()).spawn();
+
+    eventually("delivered", 60 * SECOND, || setup.delivered(&id)).await;
+    assert_eq!(fast.requests(), 0, "taken over");
+    assert_eq!(setup.detail(&id).await.attempt_log.len(), 1);
+    assert!(
+        store.calls("renew_leases") >= 4,
+        "renewed every third of a lease"
+    );
+    let notices = setup.notices.all();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(
+        matches!(
+            &notices[0],
+            Notice::StoreFailed { operation, delivery_id: None, error }
+                if operation.as_str() == "renew_leases" && error.contains("renew_leases failed")
+        ),
+        "{notices:?}"
+    );
+    assert!(
+        matches!(
+            &notices[1],
+            Notice::StoreRecovered { operation, failures: 1 }
+                if operation.as_str() == "renew_leases"
+        ),
+        "{notices:?}"
+    );
+    first.shutdown(SECOND).await;
+    second.shutdown(SECOND).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_round_renews_its_leases_too() {
+    let lease = 10 * SECOND;
+    let (setup, id) = OnTokioTime::with_one_send(Arc::new(MemoryStore::new()), lease).await;
+    let slow = Stalling::new(40 * SECOND);
+    let fast = Stalling::new(Duration::ZERO);
+    let first = setup.dispatcher("first", slow.clone());
+    let round = tokio::spawn(async move { first.deliver_due().await.unwrap() });
+    eventually("the round's attempt began", SECOND, || async {
+        slow.requests() == 1
+    })
+    .await;
+    let second = setup.dispatcher("second", fast.clone());
+    for _ in 0..38 {
+        tokio::time::sleep(SECOND).await;
+        assert_eq!(second.deliver_due().await.unwrap(), 0, "taken over");
+    }
+    assert_eq!(round.await.unwrap(), 1);
+    assert!(setup.delivered(&id).await);
+    assert_eq!(setup.detail(&id).await.attempt_log.len(), 1);
+    assert_eq!(fast.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_lease_under_three_seconds_is_refused() {
+    let setup = Setup::with_transport(Scripted::always(204)).await;
+    let build = |lease: Duration| {
+        Dispatcher::builder(setup.webhooks.clone())
+            .transport(Scripted::always(204))
+            .configure(|c| c.lease = lease)
+            .build()
+    };
+    let short = build(Duration::from_millis(2_999));
+    assert!(
+        matches!(&short, Err(hookshot::Error::InvalidInput { field, .. }) if field == "lease"),
+        "{:?}",
+        short.map(|_| ())
+    );
+    let shortest = build(3 * SECOND).unwrap();
+    assert_eq!(shortest.config().lease, 3 * SECOND);
+    assert_eq!(DispatcherConfig::default().lease, 15 * SECOND);
+}
+
 #[tokio::test]
 async fn one_endpoint_never_has_more_than_its_cap_in_flight() {
     let hold = Arc::new(tokio::sync::Semaphore::new(0));
@@ -1716,6 +1935,15 @@ mod flaky {
         async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error> {
             self.call("release")?;
             self.inner.release(lease, now).await
+        }
+
+        async fn renew_leases(
+            &self,
+            leases: &[Lease],
+            until: Timestamp,
+        ) -> Result<Vec<bool>, Error> {
+            self.call("renew_leases")?;
+            self.inner.renew_leases(leases, until).await
         }
 
         async fn next_due(&self) -> Result<Option<Timestamp>, Error> {

@@ -29,7 +29,7 @@ async fn fresh() -> PostgresStore {
 
 hookshot::conformance_tests!(
     || async { Arc::new(fresh().await) as Arc<dyn Store> },
-    capabilities = [purge, watch_new_work],
+    capabilities = [purge, watch_new_work, renew_leases],
 );
 
 mod backend {
@@ -1023,6 +1023,9 @@ mod processes {
 
     const TENANTS: usize = 10;
     const EVENTS_PER_TENANT: usize = 500;
+    /// The dispatchers' lease: short, as renewals keep it while an attempt
+    /// runs, so that a killed process's deliveries are taken over soon.
+    const LEASE: Duration = Duration::from_secs(6);
 
     /// What the receiver saw: how often each webhook-id arrived, and how
     /// many requests failed verification.
@@ -1135,7 +1138,7 @@ mod processes {
             .env("DATABASE_URL", database_url())
             .env("HOOKSHOT_SCHEMA", store.schema())
             .env("HOOKSHOT_WORKER", worker)
-            .env("HOOKSHOT_LEASE_SECS", "31")
+            .env("HOOKSHOT_LEASE_SECS", LEASE.as_secs().to_string())
             .env(
                 "HOOKSHOT_EXIT_WHEN_IDLE",
                 if exit_when_idle { "1" } else { "0" },
@@ -1212,6 +1215,20 @@ mod processes {
         assert_eq!(duplicates, 0);
     }
 
+    /// How many deliveries `worker` holds leases on.
+    async fn leased_by(store: &PostgresStore, worker: &str) -> usize {
+        let sql = format!(
+            "SELECT count(*) FROM {}.deliveries WHERE lease_worker = $1",
+            store.schema()
+        );
+        let count: i64 = sqlx::query_scalar(&sql)
+            .bind(worker)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        usize::try_from(count).unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_killed_process_is_taken_over_once_its_leases_expire() {
         let (store, receiver, event_ids) = queued_workload().await;
@@ -1226,15 +1243,49 @@ mod processes {
         }
         victim.kill().unwrap(); // SIGKILL: no shutdown, leases left behind
         victim.wait().unwrap();
+        let killed = Instant::now();
         let killed_at = started.elapsed();
+        let orphaned = leased_by(&store, "victim").await;
+
+        // Taken over: no delivery is leased to the dead process any more.
+        // Its leases run out at most a lease after their last renewal, and
+        // the survivor claims them when they are the longest overdue.
+        let mut takeover = None;
+        while takeover.is_none() {
+            assert!(
+                killed.elapsed() < Duration::from_secs(120),
+                "the killed process's deliveries were never taken over"
+            );
+            if leased_by(&store, "victim").await == 0 {
+                takeover = Some(killed.elapsed());
+            } else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let takeover = takeover.unwrap_or_default();
         exits_within(&mut survivor, Duration::from_secs(150)).await;
-        let duplicates = assert_nothing_lost(&store, &receiver, &event_ids).await;
+        let lost = {
+            let seen = receiver.seen.lock().unwrap();
+            event_ids
+                .iter()
+                .filter(|id| !seen.by_id.contains_key(*id))
+                .count()
+        };
         println!(
-            "{} events delivered; one of two processes killed at {killed_at:?}, the other \
-             finished at {:?}; {duplicates} delivered twice (attempted by the killed process \
-             but not recorded)",
+            "{} events; one of two processes killed at {killed_at:?} holding {orphaned} leases \
+             ({LEASE:?} each); taken over {takeover:?} after the kill; the other finished at \
+             {:?}; {lost} lost",
             event_ids.len(),
             started.elapsed()
+        );
+        let duplicates = assert_nothing_lost(&store, &receiver, &event_ids).await;
+        println!("{duplicates} delivered twice (attempted by the killed process but not recorded)");
+        assert_eq!(lost, 0);
+        // Before leases were renewed, a lease had to outlast the longest
+        // attempt (over 30 s), and so did a takeover.
+        assert!(
+            takeover < Duration::from_secs(15),
+            "taken over {takeover:?} after the kill, with a {LEASE:?} lease"
         );
     }
 }

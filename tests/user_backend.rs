@@ -237,6 +237,20 @@ impl DeliveryStore for NaiveStore {
         Ok(())
     }
 
+    async fn renew_leases(&self, leases: &[Lease], until: Timestamp) -> Result<Vec<bool>, Error> {
+        let mut tables = self.deliveries.lock().await;
+        Ok(leases
+            .iter()
+            .map(|lease| {
+                tables
+                    .rows
+                    .iter_mut()
+                    .find(|r| r.holds(lease))
+                    .is_some_and(|row| row.renew(lease, until))
+            })
+            .collect())
+    }
+
     async fn next_due(&self) -> Result<Option<Timestamp>, Error> {
         let tables = self.deliveries.lock().await;
         Ok(tables.rows.iter().filter_map(DeliveryRecord::due_at).min())
@@ -369,5 +383,5 @@ impl DeliveryStore for NaiveStore {
 
 hookshot::conformance_tests!(
     || async { Arc::new(NaiveStore::default()) as Arc<dyn Store> },
-    capabilities = [purge],
+    capabilities = [purge, renew_leases],
 );

@@ -15,6 +15,7 @@
 /// let declared = Capabilities::core().with_purge();
 /// assert!(declared.purge);
 /// assert!(!declared.watch_new_work);
+/// assert!(!declared.renew_leases);
 /// assert_eq!(Capabilities::default(), Capabilities::core());
 /// ```
 #[non_exhaustive]
@@ -31,6 +32,12 @@ pub struct Capabilities {
     ///
     /// [`DeliveryStore::watch_new_work`]: crate::store::DeliveryStore::watch_new_work
     pub watch_new_work: bool,
+    /// [`DeliveryStore::renew_leases`] extends the leases of attempts in
+    /// flight, as a dispatcher with a lease shorter than its longest
+    /// attempt needs; its default refuses.
+    ///
+    /// [`DeliveryStore::renew_leases`]: crate::store::DeliveryStore::renew_leases
+    pub renew_leases: bool,
 }
 
 impl Capabilities {
@@ -39,6 +46,7 @@ impl Capabilities {
         Self {
             purge: false,
             watch_new_work: false,
+            renew_leases: false,
         }
     }
 
@@ -48,6 +56,7 @@ impl Capabilities {
         Self {
             purge: true,
             watch_new_work: true,
+            renew_leases: true,
         }
     }
 
@@ -65,6 +74,15 @@ impl Capabilities {
     pub const fn with_watch_new_work(self) -> Self {
         Self {
             watch_new_work: true,
+            ..self
+        }
+    }
+
+    /// These and [`renew_leases`](Self::renew_leases).
+    #[must_use]
+    pub const fn with_renew_leases(self) -> Self {
+        Self {
+            renew_leases: true,
             ..self
         }
     }

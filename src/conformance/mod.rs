@@ -18,7 +18,7 @@
 //!
 //! # Core cases and capabilities
 //!
-//! Every backend must pass the core cases. Two parts of the contract are
+//! Every backend must pass the core cases. Three parts of the contract are
 //! optional; their cases run only for a backend that declares them (see
 //! [`Capabilities`]):
 //!
@@ -27,6 +27,9 @@
 //! - `watch_new_work`: [`DeliveryStore::watch_new_work`] wakes its watcher
 //!   when work is queued, also by another process sharing the backend. Its
 //!   default never does.
+//! - `renew_leases`: [`DeliveryStore::renew_leases`] extends the leases of
+//!   attempts in flight, as a dispatcher whose lease is shorter than its
+//!   longest attempt needs. Its default refuses.
 //!
 //! # Running it
 //!
@@ -50,14 +53,16 @@
 //! Each area has a source file of its own in `src/conformance/`:
 //! `endpoints`, `idempotency`, `pagination`, `tenants`, `subscribers`,
 //! `rotation`, `catalog`, `sending`, `queue`, `history`, `retries`, `input`
-//! (outside text no backend can hold), `retention` (capability `purge`) and `wake_ups` (capability
-//! `watch_new_work`). Beside them, `harness` drives the facade over the
-//! store under test, `fixtures`, `paging`, `raw_records`, `worker` and
+//! (outside text no backend can hold), `retention` (capability `purge`),
+//! `wake_ups` (capability `watch_new_work`) and `leases` (capability
+//! `renew_leases`). Beside them, `harness` drives the facade over the store
+//! under test, `fixtures`, `paging`, `raw_records`, `worker` and
 //! `history_fixture` hold what several areas share, and `run` runs the
 //! cases for [`run_all`].
 //!
 //! [`DeliveryStore::purge_finished`]: crate::store::DeliveryStore::purge_finished
 //! [`DeliveryStore::watch_new_work`]: crate::store::DeliveryStore::watch_new_work
+//! [`DeliveryStore::renew_leases`]: crate::store::DeliveryStore::renew_leases
 
 // This is test support: a failed check has to stop the case with a message,
 // which is exactly what unwrap, expect and panic are for here.
@@ -82,6 +87,7 @@ mod endpoints;
 mod history;
 mod idempotency;
 mod input;
+mod leases;
 mod pagination;
 mod queue;
 mod retention;
@@ -102,6 +108,7 @@ pub use endpoints::*;
 pub use history::*;
 pub use idempotency::*;
 pub use input::*;
+pub use leases::*;
 pub use pagination::*;
 pub use queue::*;
 pub use retention::*;
@@ -119,8 +126,8 @@ pub use wake_ups::*;
 /// With the store alone it makes the core cases only. A backend that
 /// implements optional parts of the contract names them after
 /// `capabilities =`, and gets their cases too; the names are the fields of
-/// [`Capabilities`](crate::conformance::Capabilities): `purge` and
-/// `watch_new_work`. The cases of capabilities not named are not made at
+/// [`Capabilities`](crate::conformance::Capabilities): `purge`,
+/// `watch_new_work` and `renew_leases`. The cases of capabilities not named are not made at
 /// all, rather than made to pass without running.
 ///
 /// The tests are named after the cases in
@@ -254,6 +261,10 @@ macro_rules! __conformance_cases {
             watch_new_work [
                 watch_new_work_wakes_on_queued_work
             ]
+            // leases.rs
+            renew_leases [
+                renew_leases_extends_only_leases_still_held
+            ]
         }
     };
 
@@ -281,6 +292,9 @@ macro_rules! __conformance_cases {
     (@if_declared watch_new_work [watch_new_work $($_rest:ident)*] $make_store:tt $cases:tt) => {
         $crate::__conformance_cases! { @test_fns $make_store $cases }
     };
+    (@if_declared renew_leases [renew_leases $($_rest:ident)*] $make_store:tt $cases:tt) => {
+        $crate::__conformance_cases! { @test_fns $make_store $cases }
+    };
     (@if_declared $group:ident [$_other:ident $($rest:ident)*] $make_store:tt $cases:tt) => {
         $crate::__conformance_cases! { @if_declared $group [$($rest)*] $make_store $cases }
     };
@@ -291,11 +305,12 @@ macro_rules! __conformance_cases {
     };
     (@known purge) => {};
     (@known watch_new_work) => {};
+    (@known renew_leases) => {};
     (@known $unknown:ident) => {
         ::core::compile_error!(::core::concat!(
             "unknown conformance capability `",
             ::core::stringify!($unknown),
-            "`; the capabilities are `purge` and `watch_new_work`",
+            "`; the capabilities are `purge`, `watch_new_work` and `renew_leases`",
         ));
     };
 

@@ -92,7 +92,8 @@ impl DispatcherBuilder {
     /// [`Error::InvalidInput`] for a worker id that is not 1 to 128 visible
     /// ASCII characters, a zero concurrency or one past
     /// [`DispatcherConfig::MAX_CONCURRENCY`], a lease shorter than
-    /// the longest attempt, a zero poll interval or endpoint busy delay,
+    /// [`DispatcherConfig::MIN_LEASE`], a zero poll interval or endpoint
+    /// busy delay,
     /// or a zero purge interval with history to purge;
     /// [`Error::Backend`] if the default transport cannot be built, or if
     /// the operating system cannot supply the randomness of a default

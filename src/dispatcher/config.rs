@@ -15,8 +15,27 @@ pub struct DispatcherConfig {
     /// Attempts in flight at once to one endpoint, at most, so one slow
     /// endpoint cannot take every worker.
     pub per_endpoint_concurrency: usize,
-    /// How long a claim holds a delivery. Longer than any attempt can take
-    /// (the longest endpoint timeout is 30 s).
+    /// How long a claim, or a renewal, holds a delivery: at least
+    /// [`DispatcherConfig::MIN_LEASE`] (3 s); 15 s by default.
+    ///
+    /// While an attempt runs, the dispatcher renews its lease every third
+    /// of this, to a whole lease from then
+    /// ([`DeliveryStore::renew_leases`](crate::store::DeliveryStore::renew_leases)),
+    /// so an attempt may take longer than the lease: endpoint timeouts go
+    /// up to 30 s. A process that dies stops renewing, and its deliveries
+    /// are taken over by another dispatcher once its leases run out: within
+    /// a lease of its death, or later if older work is due before them.
+    /// The shorter the lease, the sooner; but the less a store that fails,
+    /// or a process that stalls, may hold up renewals before another
+    /// dispatcher takes over attempts still running, and the receivers get
+    /// them twice.
+    ///
+    /// A store that cannot renew leases (the trait's default refuses; the
+    /// dispatcher reports it as a
+    /// [`StoreFailed`](crate::observer::Notice::StoreFailed) of
+    /// [`RenewLeases`](crate::observer::StoreOperation::RenewLeases)) needs
+    /// a lease longer than the longest attempt, over 30 s, or a delivery
+    /// whose attempt outlasts it is sent twice.
     pub lease: Duration,
     /// How often to look for due work when nothing wakes the dispatcher
     /// sooner: other processes may have queued some. Longer than zero.
@@ -52,7 +71,10 @@ impl Default for DispatcherConfig {
         Self {
             concurrency: 64,
             per_endpoint_concurrency: 4,
-            lease: Duration::from_secs(60),
+            // Renewed every 5 s: a dead process's deliveries are taken over
+            // about 15 s after it died, and a renewal may fail twice in a
+            // row (the store down for 10 s) before a lease runs out.
+            lease: Duration::from_secs(15),
             poll_interval: Duration::from_secs(1),
             retry_schedule: RetrySchedule::standard(),
             retry_after_cap: Duration::from_secs(6 * 3600),
@@ -69,9 +91,17 @@ impl DispatcherConfig {
     /// track its attempt in, started when the dispatcher is.
     pub const MAX_CONCURRENCY: usize = 65_536;
 
+    /// The shortest [`lease`](Self::lease) accepted. A lease is renewed
+    /// every third of it, so a 3 s lease is renewed every second and each
+    /// renewal has two seconds to reach the store before the lease runs
+    /// out; with less, a busy runtime or a slow store would let leases run
+    /// out under attempts still running, which would then be made twice.
+    pub const MIN_LEASE: Duration = Duration::from_secs(3);
+
     /// Refuses settings the dispatcher cannot run with: a zero concurrency
-    /// or one past [`Self::MAX_CONCURRENCY`], a lease that could run out
-    /// mid-attempt (so the delivery would be sent twice at once), a zero
+    /// or one past [`Self::MAX_CONCURRENCY`], a lease under
+    /// [`Self::MIN_LEASE`] (its renewals could not be counted on to reach
+    /// the store in time, so deliveries would be sent twice at once), a zero
     /// poll interval (an idle dispatcher would ask the store for work
     /// without pause), a zero endpoint busy delay (its workers would claim
     /// the same busy endpoint's deliveries over and over), or a zero purge
@@ -86,11 +116,8 @@ impl DispatcherConfig {
                 format!("must be at most {}", Self::MAX_CONCURRENCY),
             ));
         }
-        if self.lease <= Duration::from_secs(30) {
-            return Err(Error::invalid(
-                "lease",
-                "must be longer than the longest attempt (30 s)",
-            ));
+        if self.lease < Self::MIN_LEASE {
+            return Err(Error::invalid("lease", "must be at least 3 s"));
         }
         if self.poll_interval.is_zero() {
             return Err(Error::invalid("poll_interval", "must be longer than zero"));

@@ -1,10 +1,11 @@
 //! The dispatcher: workers that claim due deliveries, sign and send them,
 //! record every attempt and schedule retries.
 //!
-//! Delivery is at least once. A claimed delivery is leased; if its worker
-//! dies, the lease runs out and another worker (in this process or another
-//! one sharing the store) takes it. Receivers de-duplicate on `webhook-id`,
-//! which is the event id and stays the same across attempts and endpoints.
+//! Delivery is at least once. A claimed delivery is leased, and the lease
+//! renewed while its attempt runs; if its worker dies, the lease runs out
+//! and another worker (in this process or another one sharing the store)
+//! takes it. Receivers de-duplicate on `webhook-id`, which is the event id
+//! and stays the same across attempts and endpoints.
 //!
 //! Where things are: [`DispatcherConfig`] and its checks in `config`, the
 //! [`DispatcherBuilder`] in `builder`, [`Dispatcher::spawn`] and its
@@ -12,8 +13,9 @@
 //! `run`, one attempt start to finish in `attempt`, what an attempt does to
 //! its endpoint's health in `health`, the signed request in `request`, and
 //! [`Dispatcher::ping`] in `ping`. Beside them: turning a result into a
-//! verdict (`outcome`), the workers' pool (`pool`), per-endpoint limits
-//! (`rate`, `slots`) and history purging (`retention`). Keeping failures
+//! verdict (`outcome`), the workers' pool (`pool`), renewing the leases of
+//! attempts in flight (`heartbeat`), per-endpoint limits (`rate`, `slots`)
+//! and history purging (`retention`). Keeping failures
 //! from stopping it: store failures reported and retried (`outage`), and
 //! panics caught (`unwind`).
 //!
@@ -30,6 +32,7 @@ mod builder;
 mod config;
 mod handle;
 mod health;
+mod heartbeat;
 mod outage;
 mod outcome;
 mod ping;

@@ -13,9 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
+use super::heartbeat::InFlight;
 use super::lock;
-use crate::clock::Timestamp;
-use crate::id::DeliveryId;
 use crate::store::{Claim, Lease};
 
 /// What the claiming loop and the workers of one running dispatcher share.
@@ -28,11 +27,10 @@ pub(super) struct Pool {
     handoffs: Mutex<VecDeque<Handoff>>,
     handed: Notify,
     stopping: AtomicBool,
-    /// Each worker's delivery in flight and when its lease ends, to give
-    /// back should the worker be cut off at shutdown. Not the whole lease:
-    /// its worker is always this dispatcher, and copying its name for every
-    /// attempt would cost an allocation.
-    current: Vec<Mutex<Option<(DeliveryId, Timestamp)>>>,
+    /// Each worker's lease in flight, by worker index: for the heartbeat
+    /// to renew, and to give back should the worker be cut off at
+    /// shutdown.
+    in_flight: Arc<InFlight>,
 }
 
 /// A claim handed to an idle worker, with the permit that makes it busy.
@@ -49,7 +47,7 @@ impl Pool {
             handoffs: Mutex::default(),
             handed: Notify::new(),
             stopping: AtomicBool::new(false),
-            current: (0..workers).map(|_| Mutex::default()).collect(),
+            in_flight: Arc::new(InFlight::new(workers)),
         }
     }
 
@@ -107,9 +105,12 @@ impl Pool {
     /// Notes the lease worker `index` is attempting under (`None` when
     /// nothing).
     pub(super) fn track(&self, index: usize, lease: Option<&Lease>) {
-        if let Some(slot) = self.current.get(index) {
-            *lock(slot) = lease.map(|l| (l.delivery_id.clone(), l.expires_at));
-        }
+        self.in_flight.track(index, lease);
+    }
+
+    /// The workers' leases in flight, for the heartbeat to renew.
+    pub(super) fn in_flight(&self) -> Arc<InFlight> {
+        Arc::clone(&self.in_flight)
     }
 
     /// The leases of claims handed out but never started and of attempts
@@ -119,12 +120,7 @@ impl Pool {
             .drain(..)
             .map(|handoff| handoff.claim.lease)
             .collect();
-        let cut_off = self.current.iter().filter_map(|slot| lock(slot).take());
-        leases.extend(cut_off.map(|(delivery_id, expires_at)| Lease {
-            delivery_id,
-            worker: worker.to_owned(),
-            expires_at,
-        }));
+        leases.extend(self.in_flight.take_all(worker));
         leases
     }
 }

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::attempt::Attempted;
+use super::heartbeat::InFlight;
 use super::pool::{Handoff, Pool};
 use super::{Dispatcher, Inner, retention};
 use crate::error::Error;
@@ -19,8 +20,8 @@ impl Dispatcher {
     /// that drive delivery themselves. Returns how many were claimed.
     ///
     /// A panic in an attempt is a failed attempt, as in a running
-    /// dispatcher, and store failures are reported to the observer just
-    /// the same.
+    /// dispatcher, store failures are reported to the observer just the
+    /// same, and the leases of the attempts are renewed while they run.
     ///
     /// # Errors
     /// [`Error::Backend`] if the store fails to hand out work (reported to
@@ -28,14 +29,24 @@ impl Dispatcher {
     pub async fn deliver_due(&self) -> Result<usize, Error> {
         let claims = self.inner.claim(self.inner.config.concurrency).await?;
         let claimed = claims.len();
+        let in_flight = Arc::new(InFlight::new(claimed));
         let mut attempts = JoinSet::new();
-        for claim in claims {
+        for (index, claim) in claims.into_iter().enumerate() {
             let inner = Arc::clone(&self.inner);
+            let in_flight = Arc::clone(&in_flight);
             attempts.spawn(async move {
+                in_flight.track(index, Some(&claim.lease));
                 inner.attempt(&claim).await;
+                in_flight.track(index, None);
             });
         }
-        while attempts.join_next().await.is_some() {}
+        let attempted = async { while attempts.join_next().await.is_some() {} };
+        // The heartbeat never ends by itself: it stops when the attempts
+        // have, or with them if this round is dropped.
+        tokio::select! {
+            () = attempted => {}
+            () = self.inner.keep_leases(&in_flight) => {}
+        }
         Ok(claimed)
     }
 }
@@ -53,6 +64,11 @@ impl Inner {
         for index in 0..self.config.concurrency {
             workers.spawn(Arc::clone(&self).work(Arc::clone(&pool), index));
         }
+        // In a set of its own, which aborts it when dropped: at the end of
+        // this function, or with it if the task running it is aborted.
+        let mut heartbeat = JoinSet::new();
+        let (inner, in_flight) = (Arc::clone(&self), pool.in_flight());
+        heartbeat.spawn(async move { inner.keep_leases(&in_flight).await });
         loop {
             // A dropped handle closes the channel, which leaves
             // `stop.changed()` ready for good: stopping is the only way
@@ -92,7 +108,10 @@ impl Inner {
         // No deadline means the handle was dropped: nobody waits any more, so
         // attempts in flight are cut off and given back at once.
         let deadline = (*stop.borrow()).unwrap_or_default();
+        // Attempts finishing during the drain still need their leases
+        // renewed, so the heartbeat stops only after it.
         self.drain(workers, &pool, deadline).await;
+        drop(heartbeat);
     }
 
     /// Claims a due delivery for every idle worker and hands them out.

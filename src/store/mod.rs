@@ -7,8 +7,8 @@
 //! never read the wall clock: every time they compare against arrives as an
 //! argument.
 //!
-//! The rules about deliveries (when one is due, what a claim, release,
-//! manual retry or ended queue does to it) and about endpoint updates live
+//! The rules about deliveries (when one is due, what a claim, a lease's
+//! renewal, a release, a manual retry or an ended queue does to it) and about endpoint updates live
 //! in [`DeliveryRecord`] and [`apply_endpoint_change`]: a backend keeps the
 //! records and calls them, so it stores and never decides.
 //!
@@ -220,11 +220,24 @@ pub trait CatalogStore: Send + Sync + fmt::Debug {
     async fn event_type(&self, name: &str) -> Result<Option<EventType>, Error>;
 }
 
-/// A worker's hold on a claimed delivery until `expires_at`.
+/// A worker's hold on a claimed delivery until `expires_at`, or later if
+/// renewed.
 ///
 /// While it holds, no other worker claims the delivery. Once it expires the
 /// delivery can be claimed again, so a worker that died loses nothing; and
 /// a worker whose lease was taken over can no longer record its result.
+/// A worker still attempting the delivery extends the hold with
+/// [`DeliveryStore::renew_leases`], so a lease can be shorter than the
+/// longest attempt and a dead worker's deliveries are taken over sooner.
+///
+/// The value is the lease as claimed, and stays so: a renewal extends the
+/// hold in the store but changes no field here, so the worker records its
+/// attempt or gives the delivery back with the copy it was handed, however
+/// often the lease was renewed meanwhile (and whether or not it heard the
+/// answer to a renewal). The delivery, the worker and the `expires_at` the
+/// claim granted tell one lease from another: a claim that takes the
+/// delivery over, by the same worker even, comes once the hold (renewals
+/// included) has ended, so it grants a later `expires_at` than any before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Lease {
@@ -232,7 +245,8 @@ pub struct Lease {
     pub delivery_id: DeliveryId,
     /// The worker holding it.
     pub worker: String,
-    /// When the hold ends.
+    /// When the hold ends unless renewed: what the claim granted. Renewals
+    /// leave it as it is (see above).
     pub expires_at: Timestamp,
 }
 
@@ -315,6 +329,35 @@ pub trait DeliveryStore: Send + Sync + fmt::Debug {
     /// due again at `now` with its status before the claim. Nothing happens
     /// if the lease no longer holds.
     async fn release(&self, lease: &Lease, now: Timestamp) -> Result<(), Error>;
+
+    /// Extends the hold of each of `leases` that still holds to `until`
+    /// ([`DeliveryRecord::renew`]), and answers, lease by lease in order,
+    /// whether it held. A delivery whose lease is renewed is due at `until`
+    /// (or later: a renewal never shortens a hold), so nobody else claims
+    /// it before then.
+    ///
+    /// A lease holds until its delivery is finished, released, requeued or
+    /// claimed again; one that ran out without that still holds, as for
+    /// [`DeliveryStore::finish_attempt`]. Renewing changes no lease: the
+    /// worker goes on recording with the [`Lease`] its claim returned.
+    ///
+    /// A dispatcher calls it every third of its lease, once for all its
+    /// attempts in flight (up to its `concurrency`), so a backend should
+    /// renew the batch in one round trip.
+    ///
+    /// The default renews nothing and says so with an error, so a backend
+    /// without it, yet declaring the `renew_leases` capability to the
+    /// conformance suite, fails its case rather than appearing to renew. A
+    /// dispatcher over such a backend reports the error and its leases run
+    /// out as claimed: give it a `lease` longer than the longest attempt.
+    async fn renew_leases(&self, leases: &[Lease], until: Timestamp) -> Result<Vec<bool>, Error> {
+        let _ = (leases, until);
+        Err(Error::backend(
+            "renewing leases",
+            false,
+            "this store does not implement renew_leases",
+        ))
+    }
 
     /// The earliest time a delivery becomes due, if any is queued or leased.
     async fn next_due(&self) -> Result<Option<Timestamp>, Error>;

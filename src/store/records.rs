@@ -1,6 +1,6 @@
 //! The rules every backend follows, in one place: when a delivery is due,
-//! how a claim, a release, a manual retry or an ended queue changes it, and
-//! what an endpoint update may not change.
+//! how a claim, a lease's renewal, a release, a manual retry or an ended
+//! queue changes it, and what an endpoint update may not change.
 //!
 //! A backend keeps a [`DeliveryRecord`] per delivery and calls its methods;
 //! it decides nothing itself, so a backend you write is storage, not policy.
@@ -27,7 +27,11 @@ pub struct DeliveryRecord {
 /// A worker's hold on a delivery, and what the delivery was before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Held {
+    /// The lease as claimed. Renewals leave it as it is, so the worker's
+    /// copy still names it when the attempt is recorded.
     lease: Lease,
+    /// When the hold ends: the lease's `expires_at`, or later once renewed.
+    until: Timestamp,
     status_before: DeliveryStatus,
 }
 
@@ -45,16 +49,18 @@ impl DeliveryRecord {
         &self.delivery
     }
 
-    /// The lease held on it, if any (expired or not).
+    /// The lease held on it, if any (expired or not), as claimed: when the
+    /// hold ends after renewals is [`DeliveryRecord::due_at`].
     pub fn lease(&self) -> Option<&Lease> {
         self.held.as_ref().map(|held| &held.lease)
     }
 
-    /// When it can next be claimed: a leased delivery when its lease ends,
-    /// a queued one when its next attempt is due; `None` once final.
+    /// When it can next be claimed: a leased delivery when its lease ends
+    /// (renewals included), a queued one when its next attempt is due;
+    /// `None` once final.
     pub fn due_at(&self) -> Option<Timestamp> {
         match &self.held {
-            Some(held) => Some(held.lease.expires_at),
+            Some(held) => Some(held.until),
             None if self.delivery.status.is_queued() => self.delivery.next_attempt_at,
             None => None,
         }
@@ -73,7 +79,9 @@ impl DeliveryRecord {
             .then(|| delivery.last_attempt_at.unwrap_or(delivery.created_at))
     }
 
-    /// Whether `lease` is the one held now.
+    /// Whether `lease` is the one held now: the lease a claim returned,
+    /// however often it was renewed since, and not yet finished, released
+    /// or taken over.
     pub fn holds(&self, lease: &Lease) -> bool {
         self.lease() == Some(lease)
     }
@@ -91,10 +99,29 @@ impl DeliveryRecord {
         };
         self.held = Some(Box::new(Held {
             lease: lease.clone(),
+            until: lease_until,
             status_before,
         }));
         self.delivery.status = DeliveryStatus::Delivering;
         lease
+    }
+
+    /// Extends the hold of `lease` to `until`, because its worker is still
+    /// attempting the delivery; returns whether `lease` still held. A
+    /// renewal never shortens a hold, and leaves the lease itself (its
+    /// `expires_at` included) as claimed, so that its worker records the
+    /// attempt with the copy it has.
+    ///
+    /// A lease that ran out but was not taken over still holds, as it does
+    /// for [`DeliveryRecord::finish`]: nobody else attempts the delivery.
+    pub fn renew(&mut self, lease: &Lease, until: Timestamp) -> bool {
+        if !self.holds(lease) {
+            return false;
+        }
+        if let Some(held) = self.held.as_mut() {
+            held.until = held.until.max(until);
+        }
+        true
     }
 
     /// Stores the outcome of the attempt made under `lease`: `delivery` is
@@ -130,7 +157,7 @@ impl DeliveryRecord {
     /// [`Error::Conflict`] ([`ConflictKind::DeliveryInFlight`]) while a
     /// lease is live at `now`, with nothing changed.
     pub fn requeue(&mut self, now: Timestamp) -> Result<&Delivery, Error> {
-        if self.lease().is_some_and(|lease| lease.expires_at > now) {
+        if self.held.as_ref().is_some_and(|held| held.until > now) {
             return Err(Error::conflict(
                 ConflictKind::DeliveryInFlight,
                 format!("delivery {} is being attempted right now", self.delivery.id),
@@ -254,6 +281,29 @@ mod tests {
         assert!(!record.finish(&first, record.delivery().clone()));
         assert!(record.release(&second, at(61)));
         assert_eq!(record.delivery().status, DeliveryStatus::Pending);
+    }
+
+    #[test]
+    fn a_renewal_extends_the_hold_and_keeps_the_lease() {
+        let mut record = queued();
+        let lease = record.claim("w1", at(30));
+        assert!(record.renew(&lease, at(50)));
+        assert_eq!(record.due_at(), Some(at(50)), "due when the renewal ends");
+        assert!(!record.is_due(at(40)));
+        assert!(record.renew(&lease, at(45)), "still held");
+        assert_eq!(record.due_at(), Some(at(50)), "a renewal never shortens");
+        assert!(
+            matches!(record.requeue(at(40)), Err(Error::Conflict { .. })),
+            "live until the renewal ends"
+        );
+        assert!(record.holds(&lease), "the lease is the one claimed");
+
+        let takeover = record.claim("w2", at(80));
+        assert!(!record.renew(&lease, at(90)), "taken over");
+        assert_eq!(record.due_at(), Some(at(80)));
+        assert!(record.finish(&takeover, record.delivery().clone()));
+        assert!(!record.renew(&takeover, at(90)), "finished");
+        assert_eq!(record.due_at(), None);
     }
 
     #[test]

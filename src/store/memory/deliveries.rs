@@ -25,7 +25,8 @@ pub(super) struct Deliveries {
     /// Each tenant's deliveries in id (creation) order, for listings.
     by_tenant: HashMap<TenantId, BTreeSet<DeliveryId>>,
     /// Queued deliveries by when they are due, leased ones by when their
-    /// lease expires: the front of the set is what to claim next.
+    /// hold ends (renewals included): the front of the set is what to
+    /// claim next.
     due: BTreeSet<(Timestamp, u128)>,
     /// Final deliveries by when they were last active, and events left
     /// without deliveries by when they were made: what a purge removes,
@@ -272,6 +273,20 @@ impl DeliveryStore for MemoryStore {
         let mut state = write(&self.deliveries);
         state.modify(&lease.delivery_id, |slot| slot.record.release(lease, now));
         Ok(())
+    }
+
+    async fn renew_leases(&self, leases: &[Lease], until: Timestamp) -> Result<Vec<bool>, Error> {
+        let mut state = write(&self.deliveries);
+        // `modify` moves the delivery in the due index to its new end of
+        // hold: a leased delivery is due when its lease runs out.
+        Ok(leases
+            .iter()
+            .map(|lease| {
+                let renewed =
+                    state.modify(&lease.delivery_id, |slot| slot.record.renew(lease, until));
+                renewed == Some(true)
+            })
+            .collect())
     }
 
     async fn next_due(&self) -> Result<Option<Timestamp>, Error> {

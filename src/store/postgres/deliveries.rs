@@ -450,6 +450,39 @@ impl DeliveryStore for PostgresStore {
             .map_err(backend("releasing a delivery"))
     }
 
+    async fn renew_leases(&self, leases: &[Lease], until: Timestamp) -> Result<Vec<bool>, Error> {
+        // A worker with a NUL was never granted a lease here, and sent to
+        // the server it would fail the statement for the whole batch.
+        let sent: Vec<&Lease> = leases.iter().filter(|l| could_hold(&l.worker)).collect();
+        if sent.is_empty() {
+            return Ok(vec![false; leases.len()]);
+        }
+        // One statement for the batch; no NOTIFY, as nothing became due.
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(&self.sql().renew_leases)
+            .bind(column(&sent, |l| l.delivery_id.as_str()))
+            .bind(column(&sent, |l| l.worker.as_str()))
+            .bind(column(&sent, |l| l.expires_at.unix_millis()))
+            .bind(until.unix_millis())
+            .fetch_all(self.pool())
+            .await
+            .map_err(backend("renewing leases"))?;
+        let renewed: std::collections::HashSet<(&str, &str, i64)> = rows
+            .iter()
+            .map(|(id, worker, granted)| (id.as_str(), worker.as_str(), *granted))
+            .collect();
+        Ok(leases
+            .iter()
+            .map(|l| {
+                let lease = (
+                    l.delivery_id.as_str(),
+                    l.worker.as_str(),
+                    l.expires_at.unix_millis(),
+                );
+                renewed.contains(&lease)
+            })
+            .collect())
+    }
+
     async fn next_due(&self) -> Result<Option<Timestamp>, Error> {
         let next: Option<i64> = sqlx::query_scalar(&self.sql().next_due)
             .fetch_one(self.pool())

@@ -73,6 +73,12 @@ pub(super) const DELIVERY_COLUMNS: &str = "id, tenant, event_id, endpoint_id, ev
     next_attempt_at, last_response_status, failure_reason";
 
 /// Statements that do not vary with their arguments.
+///
+/// A leased delivery's row names its lease by `lease_worker` and
+/// `lease_expires_at`, the expiry its claim granted, which is part of the
+/// lease's identity ([`crate::store::Lease`]) and never changes while the
+/// lease holds; its hold ends at `due_at`, which claims set to that same
+/// expiry and renewals move later.
 pub(super) struct Sql {
     pub(super) schema: String,
     /// The channel `NOTIFY` wakes dispatchers on.
@@ -95,6 +101,7 @@ pub(super) struct Sql {
     pub(super) claim_due: String,
     pub(super) finish_attempts: String,
     pub(super) release: String,
+    pub(super) renew_leases: String,
     pub(super) next_due: String,
     pub(super) event: String,
     pub(super) delivery: String,
@@ -233,6 +240,19 @@ impl Sql {
                    status_before = NULL \
                  WHERE id = $1 AND lease_worker = $2 AND lease_expires_at = $3"
             ),
+            // `DeliveryRecord::renew` for a batch: only rows still held by
+            // the lease as claimed (worker and granted expiry, which stays
+            // in `lease_expires_at`) move, and only their `due_at`, the end
+            // of the hold, never backwards. Each row renewed comes back
+            // with its lease, to tell apart two leases of one delivery in a
+            // batch.
+            renew_leases: format!(
+                "UPDATE {s}.deliveries AS d SET due_at = GREATEST(d.due_at, $4) \
+                 FROM UNNEST($1::text[], $2::text[], $3::int8[]) AS t(id, worker, granted) \
+                 WHERE d.id = t.id AND d.lease_worker = t.worker \
+                   AND d.lease_expires_at = t.granted \
+                 RETURNING d.id, d.lease_worker, d.lease_expires_at"
+            ),
             next_due: format!("SELECT min(due_at) FROM {s}.deliveries WHERE due_at IS NOT NULL"),
             event: format!(
                 "SELECT id, tenant, event_type, body, created_at FROM {s}.events \
@@ -248,11 +268,13 @@ impl Sql {
             ),
             // Mirrors `Delivery::queue_manual`; a lease still running at
             // `now` means an attempt is in flight, and the row is left alone.
+            // A leased row's hold ends at `due_at`, which renewals move;
+            // `lease_expires_at` stays what the claim granted.
             requeue: format!(
                 "UPDATE {s}.deliveries SET {queue_manual}, \
                    lease_worker = NULL, lease_expires_at = NULL, status_before = NULL \
                  WHERE tenant = $1 AND id = $2 \
-                   AND (lease_expires_at IS NULL OR lease_expires_at <= $3) \
+                   AND (lease_worker IS NULL OR due_at <= $3) \
                  RETURNING {DELIVERY_COLUMNS}",
                 queue_manual = QUEUE_MANUAL,
             ),
