@@ -47,7 +47,8 @@ pub enum Notice {
     /// - claiming work ([`StoreOperation::Claim`]): the dispatcher backs
     ///   off, polling less and less often while the store keeps failing.
     ///   The outage is reported once, when it starts; a
-    ///   [`Notice::StoreRecovered`] follows when claims succeed again.
+    ///   [`Notice::StoreRecovered`] follows when claims succeed again,
+    ///   and the dispatcher looks for work at once.
     /// - recording an attempt ([`StoreOperation::RecordAttempt`]): retried
     ///   a few times within a second or so; reported only when given up.
     ///   The delivery then stays leased until its lease runs out, and is
