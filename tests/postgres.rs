@@ -1625,7 +1625,7 @@ mod outage {
 
     /// Whether a connection that began after `since` (server clock) listens
     /// on the schema's wake-up channel: the dispatcher's listener, made
-    /// again. Asked over the direct connection, past the proxy.
+    /// again after a cut. Asked over the direct connection, past the proxy.
     async fn listening_since(direct: &PostgresStore, since: f64) -> bool {
         let channel = format!("hookshot_work_{}", direct.schema());
         let listening: i64 = sqlx::query_scalar(
@@ -1802,10 +1802,13 @@ mod outage {
             })
             .await;
             tokio::time::sleep(CUT.saturating_sub(at.elapsed())).await;
+            // Read before healing: no connection reaches the server through
+            // the proxy during the cut, and one it held goes through the
+            // moment it heals, perhaps before a reading taken after.
+            let before_healing = server_clock(direct.pool()).await;
             proxy.heal();
             let healed = Instant::now();
             let after = proxy.counts();
-            let healed_on_server = server_clock(direct.pool()).await;
 
             let (mut resumed, mut listening) = (None, None);
             let deadline = healed + CUT + POLL + Duration::from_secs(5);
@@ -1816,7 +1819,7 @@ mod outage {
                      reconnected after {listening:?}"
                 );
                 resumed = resumed.or_else(|| receiver.first_arrival_after(healed));
-                if listening.is_none() && listening_since(&direct, healed_on_server).await {
+                if listening.is_none() && listening_since(&direct, before_healing).await {
                     listening = Some(healed.elapsed());
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
