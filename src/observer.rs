@@ -47,7 +47,8 @@ pub enum Notice {
     /// - claiming work ([`StoreOperation::Claim`]): the dispatcher backs
     ///   off, polling less and less often while the store keeps failing.
     ///   The outage is reported once, when it starts; a
-    ///   [`Notice::StoreRecovered`] follows when claims succeed again.
+    ///   [`Notice::StoreRecovered`] follows when claims succeed again,
+    ///   and the dispatcher looks for work at once.
     /// - renewing the leases of attempts in flight
     ///   ([`StoreOperation::RenewLeases`]): tried again every third of a
     ///   lease. Reported once, when the failures start, with a

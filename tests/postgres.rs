@@ -1334,3 +1334,824 @@ mod retention {
         assert_eq!(purged.events, 1);
     }
 }
+
+/// Database outages mid-run: a TCP proxy of the test's own sits between the
+/// stores and the server and is cut three times while a dispatcher
+/// delivers. Sends fail fast and say they may be retried, the dispatcher
+/// backs off and reports each outage once, delivery and `NOTIFY` wake-ups
+/// come back after it, and nothing sent is lost.
+mod outage {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use async_trait::async_trait;
+    use axum::Router;
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::post;
+    use hookshot::dispatcher::Dispatcher;
+    use hookshot::model::{EventType, NewEndpoint, TenantId};
+    use hookshot::observer::{Notice, Observer, StoreOperation};
+    use hookshot::store::Store;
+    use hookshot::store::postgres::PostgresStore;
+    use hookshot::{Verifier, Webhooks};
+    use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::watch;
+
+    use super::{database_url, fresh};
+
+    /// How long each cut lasts: not a whole number of seconds, so that
+    /// retries every second do not line up with its end.
+    const CUT: Duration = Duration::from_millis(4500);
+    /// The pools' acquire timeout, which bounds connecting too: what a
+    /// store call waits for a connection before it fails.
+    const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+    /// The dispatcher's poll interval (the default), which is also its
+    /// first wait once claims fail.
+    const POLL: Duration = Duration::from_secs(1);
+    /// The shortest lease allowed: an attempt whose record is lost in a cut
+    /// is made again once it runs out.
+    const LEASE: Duration = Duration::from_secs(31);
+    /// A send still running after this has hung.
+    const SEND_BOUND: Duration = Duration::from_secs(10);
+    /// A send that fails must do so within this: a few store calls, each
+    /// waiting at most `ACQUIRE_TIMEOUT` for a connection.
+    const FAIL_FAST: Duration = Duration::from_secs(3);
+    /// Failed claims in a row a backing-off dispatcher may make in one cut.
+    /// Backing off from `POLL`, doubling, it makes three to five in `CUT`
+    /// (counting its workers' claims); a hot loop against a proxy that
+    /// refuses at once would make thousands.
+    const MAX_CLAIM_FAILURES: u64 = 20;
+    /// A wake-up by `NOTIFY` arrives within this; a poll, in these probes,
+    /// takes 450 ms at least for one of them (see `probe_wake_ups`).
+    const WOKEN_WITHIN: Duration = Duration::from_millis(350);
+
+    /// What the proxy does with connections.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Link {
+        /// Passes them through.
+        Up,
+        /// Cut: closes a new connection as soon as it is accepted, as a
+        /// connection pooler in front of a dead server does. Clients fail
+        /// at once.
+        Refusing,
+        /// Cut: accepts new connections but passes nothing until the cut
+        /// ends, as a network partition does. Clients wait for their
+        /// timeouts.
+        Holding,
+    }
+
+    /// One cut of the run.
+    #[derive(Debug, Clone, Copy)]
+    struct Plan {
+        how: Link,
+        /// Whether the receiver holds the request it cuts during until the
+        /// cut ends, so that the attempt spans the cut and its worker
+        /// records it, and claims again, once the server is back. If not,
+        /// it answers at once and the attempt's record meets the cut.
+        span: bool,
+    }
+
+    const PLANS: [Plan; 3] = [
+        Plan {
+            how: Link::Refusing,
+            span: false,
+        },
+        Plan {
+            how: Link::Holding,
+            span: false,
+        },
+        Plan {
+            how: Link::Refusing,
+            span: true,
+        },
+    ];
+
+    /// Connections the proxy has seen, by what it did with them.
+    #[derive(Debug, Default)]
+    struct ProxyStats {
+        severed: AtomicUsize,
+        refused: AtomicUsize,
+        held: AtomicUsize,
+    }
+
+    /// A TCP proxy to the server. Cutting it closes every open connection,
+    /// and refuses or holds new ones until it is healed.
+    struct Proxy {
+        port: u16,
+        link: watch::Sender<Link>,
+        stats: ProxyStats,
+    }
+
+    impl Proxy {
+        async fn start(upstream: String) -> Arc<Self> {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let proxy = Arc::new(Self {
+                port: listener.local_addr().unwrap().port(),
+                link: watch::Sender::new(Link::Up),
+                stats: ProxyStats::default(),
+            });
+            let accepting = Arc::clone(&proxy);
+            tokio::spawn(async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    tokio::spawn(Arc::clone(&accepting).serve(client, upstream.clone()));
+                }
+            });
+            proxy
+        }
+
+        async fn serve(self: Arc<Self>, mut client: TcpStream, upstream: String) {
+            let mut link = self.link.subscribe();
+            let mut held = false;
+            loop {
+                let now = *link.borrow_and_update();
+                match now {
+                    Link::Up => break,
+                    Link::Refusing => {
+                        self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                        return; // dropping `client` closes it
+                    }
+                    Link::Holding if !held => {
+                        held = true;
+                        self.stats.held.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Link::Holding => {}
+                }
+                if link.changed().await.is_err() {
+                    return;
+                }
+            }
+            let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                // `wait_for` looks at the current state first, so a cut
+                // made since the check above is not missed.
+                _ = link.wait_for(|now| *now != Link::Up) => {
+                    self.stats.severed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            // Both ends are dropped here, closing them: the cut reaches
+            // the client and the server alike.
+        }
+
+        fn cut(&self, how: Link) {
+            self.link.send_replace(how);
+        }
+
+        fn heal(&self) {
+            self.link.send_replace(Link::Up);
+        }
+
+        /// Refused, held and severed connections so far.
+        fn counts(&self) -> [usize; 3] {
+            let s = &self.stats;
+            [&s.refused, &s.held, &s.severed].map(|n| n.load(Ordering::Relaxed))
+        }
+    }
+
+    /// The receiver: verifies each request, notes its `webhook-id` and
+    /// when it came, and cuts the proxy while it holds a request when told
+    /// to.
+    struct Receiver {
+        verifier: Verifier,
+        proxy: Arc<Proxy>,
+        cut_next: Mutex<Option<Plan>>,
+        cut_made: Mutex<Option<Instant>>,
+        seen: Mutex<Seen>,
+    }
+
+    #[derive(Default)]
+    struct Seen {
+        arrivals: Vec<(Instant, String)>,
+        bad_signatures: usize,
+    }
+
+    impl Receiver {
+        fn arrivals(&self) -> Vec<(Instant, String)> {
+            self.seen.lock().unwrap().arrivals.clone()
+        }
+
+        fn first_arrival_after(&self, at: Instant) -> Option<Instant> {
+            let seen = self.seen.lock().unwrap();
+            seen.arrivals.iter().map(|(t, _)| *t).find(|t| *t > at)
+        }
+
+        fn arrival_of(&self, id: &str) -> Option<Instant> {
+            let seen = self.seen.lock().unwrap();
+            seen.arrivals.iter().find(|(_, i)| i == id).map(|(t, _)| *t)
+        }
+
+        fn last_arrival(&self) -> Option<Instant> {
+            self.seen.lock().unwrap().arrivals.last().map(|(t, _)| *t)
+        }
+    }
+
+    async fn receive(
+        State(receiver): State<Arc<Receiver>>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> StatusCode {
+        let verified = receiver.verifier.verify(&headers, &body).is_ok();
+        let id = headers
+            .get("webhook-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        {
+            let mut seen = receiver.seen.lock().unwrap();
+            if !verified {
+                seen.bad_signatures += 1;
+                return StatusCode::UNAUTHORIZED;
+            }
+            seen.arrivals.push((Instant::now(), id));
+        }
+        let plan = receiver.cut_next.lock().unwrap().take();
+        if let Some(plan) = plan {
+            receiver.proxy.cut(plan.how);
+            *receiver.cut_made.lock().unwrap() = Some(Instant::now());
+            if plan.span {
+                let mut link = receiver.proxy.link.subscribe();
+                // Bounded, so that a test gone wrong cannot hold the
+                // request for ever.
+                let healed = link.wait_for(|now| *now == Link::Up);
+                let _ = tokio::time::timeout(CUT * 2, healed).await;
+            }
+        }
+        StatusCode::NO_CONTENT
+    }
+
+    #[derive(Debug, Default)]
+    struct Notices(Mutex<Vec<(Instant, Notice)>>);
+
+    #[async_trait]
+    impl Observer for Notices {
+        async fn notice(&self, notice: Notice) {
+            self.0.lock().unwrap().push((Instant::now(), notice));
+        }
+    }
+
+    /// A send that failed.
+    #[derive(Debug)]
+    struct Failed {
+        began: Instant,
+        took: Duration,
+        transient: bool,
+        error: String,
+    }
+
+    /// What the sending side saw.
+    #[derive(Debug, Default)]
+    struct Sends {
+        /// The sends that succeeded: when they returned, and their event
+        /// ids.
+        ok: Vec<(Instant, String)>,
+        failed: Vec<Failed>,
+        /// Sends that ran past `SEND_BOUND`.
+        hung: usize,
+    }
+
+    /// Sends an event every 20 ms until `stop`, each bounded by
+    /// `SEND_BOUND`, holding `turn` meanwhile so that the test can pause
+    /// it.
+    async fn keep_sending(
+        webhooks: Arc<Webhooks>,
+        turn: Arc<tokio::sync::Mutex<()>>,
+        stop: Arc<AtomicBool>,
+        sends: Arc<Mutex<Sends>>,
+    ) {
+        let tenant = TenantId::new("shop").unwrap();
+        let mut n = 0u64;
+        while !stop.load(Ordering::SeqCst) {
+            let turn = turn.lock().await;
+            n += 1;
+            let began = Instant::now();
+            let body = format!(r#"{{"n":{n}}}"#);
+            let sent =
+                tokio::time::timeout(SEND_BOUND, webhooks.send(&tenant, "order.placed", body))
+                    .await;
+            {
+                let mut sends = sends.lock().unwrap();
+                match sent {
+                    Ok(Ok(sent)) => sends.ok.push((Instant::now(), sent.event_id.to_string())),
+                    Ok(Err(e)) => sends.failed.push(Failed {
+                        began,
+                        took: began.elapsed(),
+                        transient: e.is_transient(),
+                        error: e.to_string(),
+                    }),
+                    Err(_) => sends.hung += 1,
+                }
+            }
+            drop(turn);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for `done` to answer, checking every 5 ms, for at most
+    /// `limit`.
+    async fn wait_until<T>(limit: Duration, what: &str, mut done: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(t) = done() {
+                return t;
+            }
+            assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The server's clock, in seconds since the epoch, to compare with
+    /// `backend_start`.
+    async fn server_clock(direct: &PgPool) -> f64 {
+        sqlx::query_scalar("SELECT extract(epoch FROM clock_timestamp())::float8")
+            .fetch_one(direct)
+            .await
+            .unwrap()
+    }
+
+    /// Whether a connection that began after `since` (server clock) listens
+    /// on the schema's wake-up channel: the dispatcher's listener, made
+    /// again after a cut. Asked over the direct connection, past the proxy.
+    async fn listening_since(direct: &PostgresStore, since: f64) -> bool {
+        let channel = format!("hookshot_work_{}", direct.schema());
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE pid <> pg_backend_pid() AND query LIKE 'LISTEN%' \
+               AND position($1 IN query) > 0 \
+               AND extract(epoch FROM backend_start) > $2",
+        )
+        .bind(channel)
+        .bind(since)
+        .fetch_one(direct.pool())
+        .await
+        .unwrap();
+        listening > 0
+    }
+
+    /// Deliveries waiting for a claim: neither delivered nor leased (an
+    /// attempt in flight, or one whose record a cut lost).
+    async fn queued(direct: &PostgresStore) -> i64 {
+        let sql = format!(
+            "SELECT count(*) FROM {}.deliveries \
+             WHERE status <> 'delivered' AND lease_worker IS NULL",
+            direct.schema()
+        );
+        sqlx::query_scalar(&sql)
+            .fetch_one(direct.pool())
+            .await
+            .unwrap()
+    }
+
+    /// Sends one event at a time from the sending side, which runs no
+    /// dispatcher, so only the `NOTIFY` its commit sends can wake the
+    /// dispatcher before its next poll, and returns how long each took to
+    /// arrive. Each is sent a different while after the one before
+    /// arrived: the dispatcher's loop went to sleep for `POLL` just before
+    /// that arrival (it claimed, then found nothing else due), so had a
+    /// poll found them, the one sent 500 ms later would take 450 ms or
+    /// more.
+    async fn probe_wake_ups(
+        webhooks: &Webhooks,
+        receiver: &Receiver,
+        sent_ids: &mut Vec<String>,
+    ) -> Vec<Duration> {
+        let tenant = TenantId::new("shop").unwrap();
+        let mut latencies = Vec::new();
+        for pause in [50, 200, 350, 500] {
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            let sent = webhooks
+                .send(&tenant, "order.placed", r#"{"probe":true}"#)
+                .await
+                .unwrap();
+            let sent_at = Instant::now();
+            let id = sent.event_id.to_string();
+            let arrived = wait_until(Duration::from_secs(5), "a probe arrived", || {
+                receiver.arrival_of(&id)
+            })
+            .await;
+            latencies.push(arrived.saturating_duration_since(sent_at));
+            sent_ids.push(id);
+        }
+        latencies
+    }
+
+    /// What happened around one cut.
+    #[derive(Debug)]
+    struct Cut {
+        plan: Plan,
+        at: Instant,
+        healed: Instant,
+        /// The first delivery after the healing.
+        resumed: Instant,
+        /// From healing to a new listening connection on the server.
+        listening: Duration,
+        /// Probe sends' times to arrival, once the listener was back.
+        woken: Vec<Duration>,
+        /// Connections refused, held and severed by the proxy.
+        connections: [usize; 3],
+    }
+
+    impl Cut {
+        /// Whether a send that began at `began` and took `took` overlapped
+        /// this cut; its failure may come a connection timeout after the
+        /// healing.
+        fn overlaps(&self, began: Instant, took: Duration) -> bool {
+            began <= self.healed + ACQUIRE_TIMEOUT && began + took >= self.at
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn database_outages_are_survived_and_nothing_is_lost() {
+        let started = Instant::now();
+        // The schema is made (and dropped at the end) over a direct
+        // connection, which also checks the outcome; the stores under test
+        // reach the server through the proxy only.
+        let direct = fresh().await;
+        let options: PgConnectOptions = database_url().parse().unwrap();
+        let upstream = format!("{}:{}", options.get_host(), options.get_port());
+        let proxy = Proxy::start(upstream).await;
+        let through_proxy = options.host("127.0.0.1").port(proxy.port);
+        let pool = || {
+            PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(through_proxy.clone())
+        };
+        let (delivering_pool, sending_pool) = (pool().await.unwrap(), pool().await.unwrap());
+        let webhooks = |pool: PgPool| {
+            let store = PostgresStore::with_pool(pool, direct.schema()).unwrap();
+            Webhooks::builder(Arc::new(store) as Arc<dyn Store>)
+                .local_development(true)
+                .event_type(EventType::new("order.placed").unwrap())
+                .build()
+        };
+        let delivering = Arc::new(webhooks(delivering_pool.clone()).await.unwrap());
+        // A store of its own, as in another process: its sends wake the
+        // dispatcher by `NOTIFY` only.
+        let sending = Arc::new(webhooks(sending_pool.clone()).await.unwrap());
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let tenant = TenantId::new("shop").unwrap();
+        let created = sending
+            .create_endpoint(&tenant, NewEndpoint::new(url))
+            .await
+            .unwrap();
+        let receiver = Arc::new(Receiver {
+            verifier: Verifier::new(created.signing_secret),
+            proxy: Arc::clone(&proxy),
+            cut_next: Mutex::default(),
+            cut_made: Mutex::default(),
+            seen: Mutex::default(),
+        });
+        let app = Router::new()
+            .route("/hooks", post(receive))
+            .with_state(Arc::clone(&receiver));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let notices = Arc::new(Notices::default());
+        let running = Dispatcher::builder(delivering)
+            .observer(Arc::clone(&notices) as Arc<dyn Observer>)
+            .worker_id("outage")
+            .configure(|c| {
+                // One endpoint takes all the traffic: a lower limit for it
+                // would put deliveries off, for polls to find, and blur the
+                // timings.
+                c.concurrency = 16;
+                c.per_endpoint_concurrency = 16;
+                c.poll_interval = POLL;
+                c.lease = LEASE;
+            })
+            .build()
+            .unwrap()
+            .spawn();
+
+        let turn = Arc::new(tokio::sync::Mutex::new(()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sends = Arc::new(Mutex::new(Sends::default()));
+        let sender = tokio::spawn(keep_sending(
+            Arc::clone(&sending),
+            Arc::clone(&turn),
+            Arc::clone(&stop),
+            Arc::clone(&sends),
+        ));
+
+        let mut probe_ids = Vec::new();
+        let mut cuts = Vec::new();
+        for plan in PLANS {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let before = proxy.counts();
+            // Cut while the receiver holds a request.
+            *receiver.cut_next.lock().unwrap() = Some(plan);
+            let at = wait_until(Duration::from_secs(10), "a request to cut during", || {
+                receiver.cut_made.lock().unwrap().take()
+            })
+            .await;
+            tokio::time::sleep(CUT.saturating_sub(at.elapsed())).await;
+            // Read before healing: no connection reaches the server through
+            // the proxy during the cut, and one it held goes through the
+            // moment it heals, perhaps before a reading taken after.
+            let before_healing = server_clock(direct.pool()).await;
+            proxy.heal();
+            let healed = Instant::now();
+            let after = proxy.counts();
+
+            let (mut resumed, mut listening) = (None, None);
+            let deadline = healed + CUT + POLL + Duration::from_secs(5);
+            while resumed.is_none() || listening.is_none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "after the {plan:?} cut, delivery resumed at {resumed:?} and the listener \
+                     reconnected after {listening:?}"
+                );
+                resumed = resumed.or_else(|| receiver.first_arrival_after(healed));
+                if listening.is_none() && listening_since(&direct, before_healing).await {
+                    listening = Some(healed.elapsed());
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+
+            // The sender paused and the backlog delivered, the dispatcher
+            // idles, and only a wake-up brings it back before its poll.
+            // Deliveries put off because their endpoint was busy are left
+            // for polls to find: the probes wait for those too, or they
+            // would compete with them for the endpoint and be put off.
+            let paused = turn.lock().await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let quiet = receiver
+                    .last_arrival()
+                    .is_none_or(|t| t.elapsed() > Duration::from_millis(300));
+                if quiet && queued(&direct).await == 0 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the backlog was not delivered after the {plan:?} cut"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let woken = probe_wake_ups(&sending, &receiver, &mut probe_ids).await;
+            drop(paused);
+            cuts.push(Cut {
+                plan,
+                at,
+                healed,
+                resumed: resumed.unwrap(),
+                listening: listening.unwrap(),
+                woken,
+                connections: [0, 1, 2].map(|i| after[i] - before[i]),
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.store(true, Ordering::SeqCst);
+        tokio::time::timeout(SEND_BOUND + Duration::from_secs(1), sender)
+            .await
+            .expect("the sender stopped")
+            .unwrap();
+        let sends = std::mem::take(&mut *sends.lock().unwrap());
+
+        // An attempt whose record a cut lost is made again once its lease
+        // runs out, so everything arrives within a lease of the first cut.
+        let expected: HashSet<&str> = sends
+            .ok
+            .iter()
+            .map(|(_, id)| id)
+            .chain(&probe_ids)
+            .map(String::as_str)
+            .collect();
+        let missing = |receiver: &Receiver| {
+            let seen: HashSet<String> = receiver.arrivals().into_iter().map(|(_, id)| id).collect();
+            expected.iter().filter(|id| !seen.contains(**id)).count()
+        };
+        let deadline = cuts[0].at + LEASE + Duration::from_secs(20);
+        while missing(&receiver) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let lost = missing(&receiver);
+        // The store agrees once the last records are in: nothing is left
+        // undelivered, not even the deliveries of sends whose answer a cut
+        // lost.
+        let undelivered_sql = format!(
+            "SELECT count(*) FROM {}.deliveries WHERE status <> 'delivered'",
+            direct.schema()
+        );
+        let mut undelivered: i64 = -1;
+        while Instant::now() < deadline + Duration::from_secs(5) {
+            undelivered = sqlx::query_scalar(&undelivered_sql)
+                .fetch_one(direct.pool())
+                .await
+                .unwrap();
+            if undelivered == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            running.shutdown(Duration::from_secs(2)),
+        )
+        .await
+        .expect("the dispatcher stopped");
+
+        // The figures.
+        let arrivals = receiver.arrivals();
+        let mut by_id: HashMap<&str, u32> = HashMap::new();
+        let mut first_arrival: HashMap<&str, Instant> = HashMap::new();
+        for (at, id) in &arrivals {
+            *by_id.entry(id.as_str()).or_default() += 1;
+            first_arrival.entry(id.as_str()).or_insert(*at);
+        }
+        let duplicates: u32 = by_id.values().map(|n| n - 1).sum();
+        let unconfirmed = by_id.keys().filter(|id| !expected.contains(*id)).count();
+        let notices: Vec<(Instant, Notice)> = notices.0.lock().unwrap().clone();
+        let claim_failed: Vec<Instant> = notices
+            .iter()
+            .filter(|(_, n)| {
+                matches!(
+                    n,
+                    Notice::StoreFailed {
+                        operation: StoreOperation::Claim,
+                        ..
+                    }
+                )
+            })
+            .map(|(at, _)| *at)
+            .collect();
+        let recovered: Vec<(Instant, u64)> = notices
+            .iter()
+            .filter_map(|(at, n)| match n {
+                Notice::StoreRecovered {
+                    operation: StoreOperation::Claim,
+                    failures,
+                } => Some((*at, *failures)),
+                _ => None,
+            })
+            .collect();
+        // For each cut, the slowest delivery of the sends made after it,
+        // counted from the later of the send and the claims' recovery:
+        // from then on the dispatcher knows the store is back.
+        let slowest_after_recovery: Vec<Duration> = cuts
+            .iter()
+            .enumerate()
+            .map(|(i, cut)| {
+                let until = cuts.get(i + 1).map(|next| next.at);
+                let recovered_at = recovered.get(i).map_or(cut.healed, |(at, _)| *at);
+                sends
+                    .ok
+                    .iter()
+                    .filter(|(at, _)| *at >= cut.healed && until.is_none_or(|u| *at < u))
+                    .filter_map(|(at, id)| {
+                        let arrived = first_arrival.get(id.as_str())?;
+                        Some(arrived.saturating_duration_since((*at).max(recovered_at)))
+                    })
+                    .max()
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut kinds: HashMap<String, usize> = HashMap::new();
+        for (_, notice) in &notices {
+            let kind = match notice {
+                Notice::StoreFailed { operation, .. } => format!("store_failed/{operation}"),
+                Notice::StoreRecovered { operation, .. } => {
+                    format!("store_recovered/{operation}")
+                }
+                other => format!("{other:?}"),
+            };
+            *kinds.entry(kind).or_default() += 1;
+        }
+        let since = |at: Instant| at.duration_since(started);
+        println!(
+            "outages over {:?}: {} sends succeeded, {} failed, {} hung; {} probe sends",
+            started.elapsed(),
+            sends.ok.len(),
+            sends.failed.len(),
+            sends.hung,
+            probe_ids.len()
+        );
+        for (i, cut) in cuts.iter().enumerate() {
+            let failed: Vec<&Failed> = sends
+                .failed
+                .iter()
+                .filter(|f| cut.overlaps(f.began, f.took))
+                .collect();
+            let slowest = failed.iter().map(|f| f.took).max().unwrap_or_default();
+            let [refused, held, severed] = cut.connections;
+            let recovered_at = recovered.get(i).map(|(at, _)| since(*at));
+            println!(
+                "{:?} from {:?} to {:?}: {} sends failed (slowest {slowest:?}); the proxy \
+                 refused {refused}, held {held} and severed {severed} connections; claims \
+                 recovered at {recovered_at:?}, first delivery {:?} after healing, slowest \
+                 delivery after the recovery {:?}, listener back after {:?}, probe sends \
+                 arrived in {:?}",
+                cut.plan,
+                since(cut.at),
+                since(cut.healed),
+                failed.len(),
+                cut.resumed.duration_since(cut.healed),
+                slowest_after_recovery[i],
+                cut.listening,
+                cut.woken
+            );
+        }
+        println!(
+            "receiver: {} requests, {} distinct events, {lost} lost, {duplicates} duplicates, \
+             {unconfirmed} events whose send failed but arrived anyway; {undelivered} \
+             deliveries left undelivered in the store",
+            arrivals.len(),
+            by_id.len()
+        );
+        let mut kinds: Vec<_> = kinds.into_iter().collect();
+        kinds.sort();
+        println!("notices: {kinds:?}");
+        for (at, notice) in &notices {
+            println!("  at {:?}: {notice:?}", since(*at));
+        }
+        let mut errors: HashMap<&str, usize> = HashMap::new();
+        for f in &sends.failed {
+            *errors.entry(f.error.as_str()).or_default() += 1;
+        }
+        println!("failed sends' errors: {errors:#?}");
+
+        // Sends during the cuts failed, fast, and said they may be retried.
+        assert_eq!(sends.hung, 0, "sends hung during a cut");
+        for f in &sends.failed {
+            assert!(f.transient, "a send failed for good: {}", f.error);
+            assert!(
+                f.took <= FAIL_FAST,
+                "a send took {:?} to fail: {}",
+                f.took,
+                f.error
+            );
+            assert!(
+                cuts.iter().any(|cut| cut.overlaps(f.began, f.took)),
+                "a send failed outside the cuts: {}",
+                f.error
+            );
+        }
+        for cut in &cuts {
+            assert!(
+                sends.failed.iter().any(|f| cut.overlaps(f.began, f.took)),
+                "no send failed during the {:?} cut",
+                cut.plan
+            );
+        }
+        // Nothing was lost.
+        assert_eq!(receiver.seen.lock().unwrap().bad_signatures, 0);
+        assert_eq!(lost, 0, "{lost} events sent successfully never arrived");
+        assert_eq!(undelivered, 0, "deliveries left undelivered in the store");
+        // Each cut is one outage, reported once when it began and once when
+        // it ended, and the dispatcher backed off meanwhile.
+        assert_eq!(claim_failed.len(), cuts.len(), "claim outages reported");
+        assert_eq!(recovered.len(), cuts.len(), "claim recoveries reported");
+        for (((cut, failed_at), (recovered_at, failures)), slowest) in cuts
+            .iter()
+            .zip(&claim_failed)
+            .zip(&recovered)
+            .zip(&slowest_after_recovery)
+        {
+            let plan = cut.plan;
+            assert!(
+                cut.at <= *failed_at && *failed_at <= cut.healed + ACQUIRE_TIMEOUT,
+                "the {plan:?} cut's outage was reported outside it"
+            );
+            assert!(
+                cut.healed <= *recovered_at,
+                "the {plan:?} cut's recovery was reported before it ended"
+            );
+            assert!(
+                *failures <= MAX_CLAIM_FAILURES,
+                "{failures} claims failed during the {plan:?} cut: no backing off"
+            );
+            // Backing off from `POLL`, doubling, the dispatcher looks again
+            // within about the cut's length (plus a poll) of its end.
+            let resumed = cut.resumed.duration_since(cut.healed);
+            assert!(
+                resumed <= CUT + POLL + ACQUIRE_TIMEOUT,
+                "delivery resumed {resumed:?} after the {plan:?} cut"
+            );
+            // And once it has seen a claim succeed again, what is sent is
+            // delivered within a poll, whichever of its workers' claims or
+            // its own it was.
+            assert!(
+                *slowest <= POLL + Duration::from_millis(500),
+                "after the {plan:?} cut, claims succeeded again, yet a send waited \
+                 {slowest:?} to be delivered"
+            );
+            assert!(
+                cut.woken.iter().all(|t| *t < WOKEN_WITHIN),
+                "after the {plan:?} cut, sends did not wake the dispatcher: they arrived \
+                 in {:?}",
+                cut.woken
+            );
+        }
+        delivering_pool.close().await;
+        sending_pool.close().await;
+    }
+}

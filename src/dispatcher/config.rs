@@ -42,7 +42,8 @@ pub struct DispatcherConfig {
     ///
     /// While the store fails, the dispatcher looks less and less often:
     /// after this interval (at least 100 ms) at first, doubling with each
-    /// failure up to every 30 s (or this interval, if longer).
+    /// failure up to every 30 s (or this interval, if longer). A claim that
+    /// succeeds meanwhile (a worker's) ends the wait at once.
     pub poll_interval: Duration,
     /// When to retry failed attempts.
     pub retry_schedule: RetrySchedule,

@@ -78,7 +78,8 @@ impl Inner {
     }
 
     /// Notes that the store answered a claim (or a look at when the next
-    /// delivery is due), reporting the end of an outage.
+    /// delivery is due), reporting the end of an outage and waking the
+    /// claiming loop out of its backoff.
     pub(super) async fn claims_answered(&self) {
         // The hot path: one relaxed load while the store is healthy.
         if self.claim_failures.load(Ordering::Relaxed) == 0 {
@@ -86,6 +87,10 @@ impl Inner {
         }
         let failures = self.claim_failures.swap(0, Ordering::AcqRel);
         if failures > 0 {
+            // The claiming loop may still be backing off, deaf to sends:
+            // this ends its wait. (Had the loop made this claim itself, it
+            // costs the loop one more look for work.)
+            self.wake.notify_one();
             self.notify(Notice::StoreRecovered {
                 operation: StoreOperation::Claim,
                 failures,

@@ -95,10 +95,21 @@ impl Inner {
             }
             // The store is failing. Sends do not cut this wait short: were
             // the store to fail claims only, every send would make one more.
+            // Once a claim succeeds again (a worker's, whose recovery wakes
+            // this loop) the outage is over, and waiting on would leave the
+            // work queued meanwhile for up to the longest backoff.
             let backoff = self.claim_backoff().unwrap_or(self.config.poll_interval);
-            tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
-                _ = stop.changed() => {}
+            let mut backing_off = std::pin::pin!(tokio::time::sleep(backoff));
+            loop {
+                tokio::select! {
+                    () = &mut backing_off => break,
+                    () = self.wake.notified() => {
+                        if self.claim_backoff().is_none() {
+                            break;
+                        }
+                    }
+                    _ = stop.changed() => break,
+                }
             }
         }
         if let Some(purging) = purging {
