@@ -31,6 +31,7 @@
 
 mod guard;
 mod http;
+mod resolver;
 mod tls;
 
 use std::time::Duration;

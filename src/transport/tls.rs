@@ -111,7 +111,7 @@ mod tests {
     #[test]
     fn builds_without_system_roots() {
         use crate::transport::HttpTransport;
-        use crate::transport::http::Lookup;
+        use crate::transport::resolver::Lookup;
 
         let tls = tls_config_with(ring(), no_system_roots(), false).unwrap();
         assert_eq!(tls.alpn_protocols, [b"http/1.1".to_vec()]);
